@@ -1,0 +1,32 @@
+"""Realtime-spans for the OpenAI Agents SDK: traces for ``RealtimeSession``.
+
+One line gives a realtime session the trace a ``Runner`` run already has: a session span,
+agent spans (switching on handoffs and ``update_agent()``), turns, tool calls, handoffs
+and guardrails, seen by every registered tracing processor.
+
+Example:
+    ```python
+    from agents.realtime import RealtimeAgent, RealtimeRunner
+    from realtime_spans.adapters import traced
+
+    async with traced(await RealtimeRunner(agent).run()) as session:
+        await session.send_message("Hello")
+        async for event in session:
+            ...
+    ```
+"""
+
+from ._api import instrument, is_instrumented, traced, uninstrument
+from ._options import DEFAULT_WORKFLOW_NAME
+from ._sink import RealtimeTurnSpanData
+from .recording import SpanRecorder
+
+__all__ = [
+    "DEFAULT_WORKFLOW_NAME",
+    "RealtimeTurnSpanData",
+    "SpanRecorder",
+    "instrument",
+    "is_instrumented",
+    "traced",
+    "uninstrument",
+]

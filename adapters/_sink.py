@@ -1,0 +1,318 @@
+"""The span sink: applies the machine's commands to the Agents SDK's tracing provider.
+
+This is the only module that holds SDK ``Span``/``Trace`` objects or touches the tracing
+context variables, so every task-context hazard of realtime tracing is handled here:
+
+* spans are created with an explicit ``parent=`` and started/finished with
+  ``mark_as_current=False``/``reset_current=False``: creating, ending or erroring a span
+  never reads or writes the context of whatever task happens to run the command;
+* the ambient span and trace are *read* once, in the task that enters the session;
+* the only write is :meth:`SdkSink.enter_tool_task`/:meth:`SdkSink.leave_tool_task`: a
+  tool's function span (and its trace) made current inside the task that runs that tool,
+  and reset by that same task, in the same frame, so a token never crosses tasks;
+* a no-op span (tracing disabled) is never made current.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from agents.tracing import (
+    AgentSpanData,
+    FunctionSpanData,
+    GuardrailSpanData,
+    HandoffSpanData,
+    Span,
+    SpanError,
+    TaskSpanData,
+    Trace,
+    TurnSpanData,
+    get_current_span,
+    get_current_trace,
+    get_trace_provider,
+)
+from agents.tracing.scope import Scope
+from agents.tracing.span_data import SpanData
+
+from realtime_spans.core import (
+    AgentSpec,
+    AnnotateTrace,
+    CloseTrace,
+    Command,
+    Diagnostic,
+    EndSpan,
+    ErrorInfo,
+    FlagTurn,
+    FunctionSpec,
+    GuardrailSpec,
+    HandoffSpec,
+    OpenTrace,
+    SessionSpec,
+    SetError,
+    SetHandoffTarget,
+    SetOutput,
+    SetUsage,
+    SpanSpec,
+    StartSpan,
+    TurnSpec,
+)
+
+logger = logging.getLogger("realtime_spans")
+
+_NO_OP = "no-op"
+
+
+class RealtimeTurnSpanData(TurnSpanData):
+    """A ``turn`` span of a realtime session: one model response.
+
+    It is an SDK ``TurnSpanData`` (processors see ``type == "turn"``) that also exports the
+    response id and whether the turn was interrupted by the user or cut off by the close.
+
+    Example:
+        >>> data = RealtimeTurnSpanData(turn=1, agent_name="Greeter", response_id="resp_1")
+        >>> data.export()["data"]["interrupted"]
+        False
+    """
+
+    __slots__ = ("cut_off", "interrupted", "response_id")
+
+    def __init__(
+        self,
+        turn: int,
+        agent_name: str,
+        response_id: str | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(turn=turn, agent_name=agent_name, usage=usage)
+        self.response_id = response_id
+        self.interrupted = False
+        self.cut_off = False
+
+    def export(self) -> dict[str, Any]:
+        exported = super().export()
+        data = exported["data"]
+        if self.response_id is not None:
+            data["response_id"] = self.response_id
+        data["interrupted"] = self.interrupted
+        data["cut_off"] = self.cut_off
+        return exported
+
+
+def _span_data(spec: SpanSpec) -> SpanData:
+    if isinstance(spec, TurnSpec):
+        return RealtimeTurnSpanData(spec.turn, spec.agent_name, spec.response_id)
+    if isinstance(spec, FunctionSpec):
+        return FunctionSpanData(name=spec.name, input=spec.input, output=None)
+    if isinstance(spec, AgentSpec):
+        return AgentSpanData(name=spec.name, handoffs=list(spec.handoffs), tools=list(spec.tools))
+    if isinstance(spec, HandoffSpec):
+        return HandoffSpanData(from_agent=spec.from_agent, to_agent=spec.to_agent)
+    if isinstance(spec, GuardrailSpec):
+        return GuardrailSpanData(name=spec.name, triggered=spec.triggered)
+    if isinstance(spec, SessionSpec):
+        return TaskSpanData(name=spec.name)
+    raise TypeError(f"unknown span spec {spec!r}")
+
+
+def is_recording(item: Span[Any] | Trace | None) -> bool:
+    """Whether an SDK span or trace records anything (``False`` for ``None`` and no-ops).
+
+    Example:
+        >>> from agents.tracing.spans import NoOpSpan
+        >>> from agents.tracing import CustomSpanData
+        >>> is_recording(NoOpSpan(CustomSpanData("x", {})))
+        False
+    """
+    if item is None:
+        return False
+    identifier = item.span_id if isinstance(item, Span) else item.trace_id
+    return identifier != _NO_OP
+
+
+def span_error(error: ErrorInfo) -> SpanError:
+    """The SDK's ``SpanError`` for a core :class:`~realtime_spans.core.ErrorInfo`.
+
+    Example:
+        >>> span_error(ErrorInfo("boom"))
+        {'message': 'boom', 'data': None}
+    """
+    return SpanError(message=error.message, data=dict(error.data) if error.data else None)
+
+
+ToolTaskScope = tuple[
+    "contextvars.Token[Span[Any] | None]", "contextvars.Token[Trace | None] | None"
+]
+
+
+class SdkSink:
+    """Applies span commands to the SDK's tracing provider, for one session.
+
+    Create it in the task that enters the session: it reads the span and trace current
+    there, which become the root of the session's spans unless it opens its own trace.
+
+    Example:
+        >>> from realtime_spans.core import replay, SessionStarted, SessionClosed
+        >>> sink = SdkSink.from_current_context()
+        >>> sink.apply(replay([SessionStarted("demo"), SessionClosed()]))
+        >>> sink.open_spans
+        0
+    """
+
+    def __init__(self, ambient_span: Span[Any] | None, ambient_trace: Trace | None) -> None:
+        self._ambient_span = ambient_span
+        self._ambient_trace = ambient_trace
+        self._trace: Trace | None = None
+        self._spans: dict[int, Span[Any]] = {}
+
+    @classmethod
+    def from_current_context(cls) -> SdkSink:
+        """A sink rooted at the span and trace current in the calling task (read only)."""
+        return cls(get_current_span(), get_current_trace())
+
+    @property
+    def ambient_trace(self) -> Trace | None:
+        """The trace that was current where the session was entered."""
+        return self._ambient_trace
+
+    @property
+    def trace(self) -> Trace | None:
+        """The trace the spans belong to: the one this sink opened, else the ambient one."""
+        return self._trace if self._trace is not None else self._ambient_trace
+
+    @property
+    def open_spans(self) -> int:
+        """How many spans this sink started and has not finished yet."""
+        return len(self._spans)
+
+    def span(self, span_id: int) -> Span[Any] | None:
+        """The SDK span of a core span id, while it is open."""
+        return self._spans.get(span_id)
+
+    def apply(self, commands: Iterable[Command]) -> None:
+        """Apply commands in order."""
+        for command in commands:
+            _APPLY[type(command)](self, command)
+
+    # -- one method per command -----------------------------------------------------------
+
+    def _open_trace(self, command: OpenTrace) -> None:
+        metadata = dict(command.metadata) if command.metadata is not None else None
+        trace = get_trace_provider().create_trace(
+            name=command.workflow_name, group_id=command.group_id, metadata=metadata
+        )
+        trace.start(mark_as_current=False)
+        self._trace = trace
+
+    def _annotate_trace(self, command: AnnotateTrace) -> None:
+        metadata = getattr(self._trace, "metadata", None)
+        if isinstance(metadata, dict):
+            metadata[command.key] = command.value
+
+    def _close_trace(self, command: CloseTrace) -> None:
+        trace, self._trace = self._trace, None
+        if trace is not None:
+            trace.finish(reset_current=False)
+
+    def _start_span(self, command: StartSpan) -> None:
+        parent_id = command.parent_id
+        parent = self._spans[parent_id] if parent_id is not None else self._root()
+        span = get_trace_provider().create_span(span_data=_span_data(command.spec), parent=parent)
+        span.start(mark_as_current=False)
+        self._spans[command.span_id] = span
+
+    def _root(self) -> Span[Any] | Trace | None:
+        if self._trace is not None:
+            return self._trace
+        if self._ambient_span is not None:
+            return self._ambient_span
+        return self._ambient_trace
+
+    def _end_span(self, command: EndSpan) -> None:
+        self._spans.pop(command.span_id).finish(reset_current=False)
+
+    def _set_usage(self, command: SetUsage) -> None:
+        data = self._spans[command.span_id].span_data
+        data.usage = command.usage.as_dict()
+
+    def _set_output(self, command: SetOutput) -> None:
+        data = self._spans[command.span_id].span_data
+        data.output = command.output
+
+    def _set_handoff_target(self, command: SetHandoffTarget) -> None:
+        data = self._spans[command.span_id].span_data
+        data.to_agent = command.to_agent
+
+    def _flag_turn(self, command: FlagTurn) -> None:
+        data = self._spans[command.span_id].span_data
+        if isinstance(data, RealtimeTurnSpanData):
+            setattr(data, command.flag, True)
+
+    def _set_error(self, command: SetError) -> None:
+        self._spans[command.span_id].set_error(span_error(command.error))
+
+    def _diagnostic(self, command: Diagnostic) -> None:
+        logger.debug("realtime-spans: %s in %s: %s", command.event, command.state, command.reason)
+
+    # -- the session's failure path -------------------------------------------------------
+
+    def abandon(self, error: ErrorInfo) -> None:
+        """Finish every open span, newest first, with ``error``, then the trace. Never raises.
+
+        Used when tracing gives up on a session: children are always newer than their
+        parents, so newest-first ends every child before its parent.
+        """
+        for span_id in sorted(self._spans, reverse=True):
+            span = self._spans.pop(span_id)
+            try:
+                if span.error is None:
+                    span.set_error(span_error(error))
+                span.finish(reset_current=False)
+            except Exception:  # pragma: no cover - a broken provider; keep closing the rest
+                logger.debug("realtime-spans: could not finish span %s", span_id, exc_info=True)
+        try:
+            self._close_trace(CloseTrace())
+        except Exception:  # pragma: no cover
+            logger.debug("realtime-spans: could not finish the trace", exc_info=True)
+
+    # -- the one context write: a tool's span, current inside the tool's own task ---------
+
+    def enter_tool_task(self, span_id: int | None) -> ToolTaskScope | None:
+        """Make a function span current in the calling task (the task that runs the tool).
+
+        Returns the tokens to give back to :meth:`leave_tool_task` from the same task, or
+        ``None`` when there is nothing to make current (no such span, or a no-op span).
+        """
+        span = self._spans.get(span_id) if span_id is not None else None
+        if span is None or not is_recording(span):
+            return None
+        trace = self.trace
+        trace_token = None
+        if trace is not None and Scope.get_current_trace() is not trace:
+            trace_token = Scope.set_current_trace(trace)
+        return Scope.set_current_span(span), trace_token
+
+    @staticmethod
+    def leave_tool_task(scope: ToolTaskScope) -> None:
+        """Undo :meth:`enter_tool_task`; call it from the same task, in the same frame."""
+        span_token, trace_token = scope
+        Scope.reset_current_span(span_token)
+        if trace_token is not None:
+            Scope.reset_current_trace(trace_token)
+
+
+_APPLY: dict[type[Any], Callable[[SdkSink, Any], None]] = {
+    OpenTrace: SdkSink._open_trace,
+    AnnotateTrace: SdkSink._annotate_trace,
+    CloseTrace: SdkSink._close_trace,
+    StartSpan: SdkSink._start_span,
+    EndSpan: SdkSink._end_span,
+    SetUsage: SdkSink._set_usage,
+    SetOutput: SdkSink._set_output,
+    SetHandoffTarget: SdkSink._set_handoff_target,
+    FlagTurn: SdkSink._flag_turn,
+    SetError: SdkSink._set_error,
+    Diagnostic: SdkSink._diagnostic,
+}

@@ -1,0 +1,635 @@
+"""The session tap: turns what a ``RealtimeSession`` does into core events, as it happens.
+
+A traced session keeps its identity (``traced(session) is session``); its class becomes a
+thin subclass of its own class whose overrides report to a per-session :class:`SessionTap`
+and then do exactly what the original did. The tap sees:
+
+* every session event at the moment it is queued (``_put_event``/``_put_event_nowait``,
+  in the task that produced it): the model's turns, usage, tool calls, interruptions and
+  transport errors (wrapped in raw model events), tool approvals, guardrails and errors;
+* each tool call's handling task (``_handle_tool_call``), where the call's function span
+  is made current for the tool and the call's failure is seen;
+* each tool output as it is sent (``_send_pending_tool_output``), rejections and tool
+  guardrail rejections;
+* each agent as it becomes active, with exactly the settings sent to the model
+  (``_dispatch_snapshot_from_settings``, called at entry, on handoff and on
+  ``update_agent()`` right before the agent is swapped in);
+* entry (``__aenter__``) and the end of cleanup (``_cleanup``), whichever path closed it.
+
+Audio and other events that cannot change a span leave the tap after one dictionary
+lookup. Nothing here raises into the session: an internal failure is logged once, the
+session's spans are closed with an error, and tracing stops for that session only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agents.realtime.events import (
+    RealtimeError,
+    RealtimeGuardrailTripped,
+    RealtimeRawModelEvent,
+    RealtimeToolApprovalRequired,
+)
+from agents.realtime.model_events import (
+    RealtimeModelAudioInterruptedEvent,
+    RealtimeModelExceptionEvent,
+    RealtimeModelRawServerEvent,
+    RealtimeModelToolCallEvent,
+    RealtimeModelTurnEndedEvent,
+    RealtimeModelTurnStartedEvent,
+    RealtimeModelUsageEvent,
+)
+from agents.realtime.session import RealtimeSession
+from agents.tracing import get_trace_provider
+
+from realtime_spans.core import (
+    SESSION_SPAN_ID,
+    AgentActivated,
+    AudioInterrupted,
+    EntryFailed,
+    ErrorInfo,
+    ErrorReported,
+    Event,
+    GuardrailTripped,
+    HandoffRoute,
+    ServerSessionIdentified,
+    SessionClosed,
+    SessionStarted,
+    SpanMachine,
+    ToolApprovalRequested,
+    ToolApproved,
+    ToolCalled,
+    ToolFailed,
+    ToolGuardrailRejected,
+    ToolOutputSent,
+    ToolRejected,
+    TransportFailed,
+    TurnEnded,
+    TurnStarted,
+    Usage,
+    UsageReported,
+)
+
+from . import _compat
+from ._options import DEFAULT_WORKFLOW_NAME, Options
+from ._sink import SdkSink, ToolTaskScope, is_recording
+
+logger = logging.getLogger("realtime_spans")
+
+TAP_ATTRIBUTE = "_realtime_spans_tap"
+_MAX_ERROR_TEXT = 1000
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return max(0, int(value))
+
+
+def _usage(event: RealtimeModelUsageEvent) -> Usage:
+    usage = event.usage
+    given = event.input_tokens_details
+    output = event.output_tokens_details
+    cached = given.cached_tokens_details if given is not None else None
+    cached_total = _count(given.cached_tokens) if given is not None else None
+    if cached_total is None:
+        cached_total = _count(getattr(usage.input_tokens_details, "cached_tokens", None)) or None
+    return Usage(
+        requests=_count(usage.requests) or 0,
+        input_tokens=_count(usage.input_tokens) or 0,
+        output_tokens=_count(usage.output_tokens) or 0,
+        total_tokens=_count(usage.total_tokens) or 0,
+        input_text_tokens=_count(given.text_tokens) if given is not None else None,
+        input_audio_tokens=_count(given.audio_tokens) if given is not None else None,
+        input_image_tokens=_count(given.image_tokens) if given is not None else None,
+        cached_input_tokens=cached_total,
+        cached_text_tokens=_count(cached.text_tokens) if cached is not None else None,
+        cached_audio_tokens=_count(cached.audio_tokens) if cached is not None else None,
+        cached_image_tokens=_count(cached.image_tokens) if cached is not None else None,
+        output_text_tokens=_count(output.text_tokens) if output is not None else None,
+        output_audio_tokens=_count(output.audio_tokens) if output is not None else None,
+    )
+
+
+def exception_info(error: BaseException, *, detail: bool) -> ErrorInfo:
+    """An exception as span error: its type, and its text only when ``detail`` is allowed.
+
+    Example:
+        >>> exception_info(ValueError("bad city"), detail=True).message
+        'ValueError: bad city'
+        >>> exception_info(ValueError("bad city"), detail=False).message
+        'ValueError'
+    """
+    kind = type(error).__name__
+    text = str(error) if detail else ""
+    message = f"{kind}: {text}" if text else kind
+    return ErrorInfo(message[:_MAX_ERROR_TEXT], {"error_type": kind})
+
+
+def _error_event_info(error: object) -> ErrorInfo:
+    if isinstance(error, BaseException):
+        return exception_info(error, detail=True)
+    if isinstance(error, Mapping):
+        fields = {key: error.get(key) for key in ("message", "type", "code")}
+    else:
+        fields = {key: getattr(error, key, None) for key in ("message", "type", "code")}
+        if fields["message"] is None and error is not None:
+            fields["message"] = str(error)
+    message = str(fields.pop("message") or "Realtime error")[:_MAX_ERROR_TEXT]
+    data = {key: str(value) for key, value in fields.items() if value is not None}
+    return ErrorInfo(message, data or None)
+
+
+class SessionTap:
+    """The per-session bridge between a traced ``RealtimeSession`` and its span machine.
+
+    It is created by :func:`~realtime_spans.adapters.traced` and lives in the session's
+    ``__dict__``; the traced session class calls it from its overrides. Every method is
+    safe to call from any task and never raises.
+    """
+
+    __slots__ = (
+        "agents",
+        "entered",
+        "live",
+        "machine",
+        "options",
+        "sensitive",
+        "sink",
+        "task_calls",
+        "want_server_session",
+    )
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.live = True
+        self.entered = False
+        self.sensitive = False
+        self.machine = SpanMachine()
+        self.sink: SdkSink | None = None
+        self.agents: dict[int, object] = {}  # keeps agents alive so their id() keys stay unique
+        self.task_calls: dict[asyncio.Task[Any], str] = {}  # tool task -> call it handles
+        self.want_server_session = False
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def feed(self, event: Event) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink.apply(self.machine.feed(event))
+
+    def fail(self, error: BaseException) -> None:
+        """Stop tracing this session after an internal error: log once, close its spans."""
+        if not self.live:
+            return
+        self.live = False
+        logger.error(
+            "realtime-spans stopped tracing a realtime session after an internal error; "
+            "the session itself is not affected and its open spans were closed with an error",
+            exc_info=(type(error), error, error.__traceback__),
+        )
+        if self.sink is not None:
+            self.sink.abandon(
+                ErrorInfo(
+                    "realtime-spans stopped tracing this session after an internal error",
+                    {"error_type": type(error).__name__},
+                )
+            )
+        self._release()
+
+    def _release(self) -> None:
+        self.agents.clear()
+        self.task_calls.clear()
+
+    def handle(
+        self,
+        session: RealtimeSession,
+        convert: Callable[[SessionTap, Any], Event | None],
+        event: object,
+    ) -> None:
+        """Feed a session event the session is about to queue (it drops them once closing)."""
+        try:
+            if session._closing or session._closed:
+                return
+            core_event = convert(self, event)
+            if core_event is not None:
+                self.feed(core_event)
+        except Exception as error:
+            self.fail(error)
+
+    def _current_call(self) -> str | None:
+        return self.task_calls.get(asyncio.current_task())  # type: ignore[arg-type]
+
+    # -- entry and close ------------------------------------------------------------------
+
+    def entering(self, session: RealtimeSession) -> None:
+        """The session is being entered, in the entering task, before it connects."""
+        try:
+            if self.entered:
+                return
+            self.entered = True
+            if _compat.run_config(session).get("tracing_disabled", False):
+                self.live = False
+                return
+            sink = SdkSink.from_current_context()
+            ambient_trace = sink.ambient_trace
+            if ambient_trace is not None and not is_recording(ambient_trace):
+                self.live = False  # inside a disabled trace: record nothing, touch nothing
+                return
+            options = self.options
+            self.sensitive = (
+                options.include_sensitive_data
+                if options.include_sensitive_data is not None
+                else _compat.sensitive_data_default()
+            )
+            settings = _compat.model_settings(session)
+            server_tracing = settings.get("tracing")
+            tracing = server_tracing if isinstance(server_tracing, dict) else {}
+            workflow_name = (
+                options.workflow_name or tracing.get("workflow_name") or DEFAULT_WORKFLOW_NAME
+            )
+            group_id = tracing.get("group_id")
+            metadata = tracing.get("metadata")
+            if options.correlate_server_trace:
+                metadata = dict(metadata or {})
+                if "tracing" not in settings or server_tracing is not None:
+                    group_id = group_id or get_trace_provider().gen_group_id()
+                    _share_group_id(session, tracing, group_id)
+                self.want_server_session = True
+            self.sink = sink
+            self.feed(
+                SessionStarted(
+                    str(workflow_name),
+                    group_id=group_id if isinstance(group_id, str) else None,
+                    metadata=metadata if isinstance(metadata, Mapping) else None,
+                    open_trace=ambient_trace is None,
+                )
+            )
+            if not is_recording(sink.span(SESSION_SPAN_ID)):
+                # Tracing is disabled globally (or the parent span is a no-op): the spans
+                # made were no-ops; end them and stay out of the way.
+                sink.abandon(ErrorInfo("tracing disabled"))
+                self.live = False
+        except Exception as error:
+            self.fail(error)
+
+    def entry_failed(self, error: BaseException) -> None:
+        """Entering raised: every span opened ends, carrying the error."""
+        try:
+            self.feed(EntryFailed(exception_info(error, detail=True)))
+        except Exception as failure:
+            self.fail(failure)
+        finally:
+            self.live = False
+            self._release()
+
+    def closed(self, error: BaseException | None) -> None:
+        """Cleanup finished (or failed): end whatever is still open."""
+        try:
+            if self.live:
+                info = exception_info(error, detail=True) if error is not None else None
+                self.feed(SessionClosed(info))
+        except Exception as failure:
+            self.fail(failure)
+        finally:
+            self.live = False
+            self._release()
+
+    # -- agents ---------------------------------------------------------------------------
+
+    def agent_in_place(self, agent: Any, settings: Mapping[str, Any]) -> None:
+        """``agent`` becomes active with ``settings``, exactly as sent to the model."""
+        try:
+            key = id(agent)
+            self.agents[key] = agent
+            tools = tuple(
+                name
+                for tool in settings.get("tools") or ()
+                if (name := _compat.tool_trace_name(tool)) is not None
+            )
+            routes = tuple(
+                HandoffRoute(handoff.tool_name, handoff.agent_name)
+                for handoff in settings.get("handoffs") or ()
+            )
+            self.feed(
+                AgentActivated(
+                    key, agent.name, tools=tools, handoffs=routes, call_id=self._current_call()
+                )
+            )
+        except Exception as error:
+            self.fail(error)
+
+    # -- tool calls -----------------------------------------------------------------------
+
+    def tool_task_begins(
+        self, call_id: object, approved: bool
+    ) -> tuple[asyncio.Task[Any] | None, str | None, ToolTaskScope | None]:
+        """A task starts handling a tool call: make its function span current there."""
+        task: asyncio.Task[Any] | None = None
+        previous: str | None = None
+        try:
+            if not isinstance(call_id, str):
+                return None, None, None
+            if approved:
+                self.feed(ToolApproved(call_id))
+            task = asyncio.current_task()
+            if task is not None:
+                previous = self.task_calls.get(task)
+                self.task_calls[task] = call_id
+            sink = self.sink
+            scope = sink.enter_tool_task(self.machine.function_span(call_id)) if sink else None
+            return task, previous, scope
+        except Exception as error:
+            self.fail(error)
+            return task, previous, None
+
+    def tool_task_ends(
+        self, begun: tuple[asyncio.Task[Any] | None, str | None, ToolTaskScope | None]
+    ) -> None:
+        """The same task finished handling the call: undo what :meth:`tool_task_begins` did."""
+        task, previous, scope = begun
+        try:
+            if scope is not None:
+                SdkSink.leave_tool_task(scope)
+        except Exception as error:  # pragma: no cover - only a foreign reset could do this
+            self.fail(error)
+        if task is not None:
+            if previous is None:
+                self.task_calls.pop(task, None)
+            else:
+                self.task_calls[task] = previous
+
+    def tool_task_raised(self, call_id: object, error: BaseException) -> None:
+        """Handling the call raised: the call (or handoff) failed, unless it was cancelled."""
+        if isinstance(error, asyncio.CancelledError) or not isinstance(call_id, str):
+            return  # a cancelled call is ended by the close that cancelled it
+        try:
+            self.feed(ToolFailed(call_id, exception_info(error, detail=self.sensitive)))
+        except Exception as failure:
+            self.fail(failure)
+
+    def tool_output_sent(self, pending_output: Any) -> None:
+        try:
+            call_id = pending_output.tool_call.call_id
+            output = pending_output.output if self.sensitive else None
+            self.feed(ToolOutputSent(call_id, output if isinstance(output, str) else None))
+        except Exception as error:
+            self.fail(error)
+
+    def tool_rejected(self, tool_call: Any) -> None:
+        try:
+            self.feed(ToolRejected(tool_call.call_id))
+        except Exception as error:
+            self.fail(error)
+
+    def tool_guardrail_rejected(self, call_id: object, stage: str) -> None:
+        try:
+            if isinstance(call_id, str):
+                self.feed(ToolGuardrailRejected(call_id, stage))
+        except Exception as error:
+            self.fail(error)
+
+
+def _share_group_id(session: RealtimeSession, tracing: Mapping[str, Any], group_id: str) -> None:
+    """Send the trace's group id in the server-side tracing settings used at connect.
+
+    The session's own model config is replaced by a copy: the caller's dicts stay as given.
+    """
+    config = dict(_compat.model_config(session))
+    initial = dict(config.get("initial_model_settings") or {})
+    initial["tracing"] = {**tracing, "group_id": group_id}
+    config["initial_model_settings"] = initial
+    session._model_config = config  # type: ignore[assignment]
+
+
+# -- converters: a session event in, a core event (or nothing) out ---------------------------
+
+
+def _turn_started(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
+    return TurnStarted(event.data.response_id)  # type: ignore[union-attr]
+
+
+def _turn_ended(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
+    return TurnEnded(event.data.response_id)  # type: ignore[union-attr]
+
+
+def _usage_reported(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
+    return UsageReported(_usage(event.data))  # type: ignore[arg-type]
+
+
+def _tool_called(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
+    call: RealtimeModelToolCallEvent = event.data  # type: ignore[assignment]
+    return ToolCalled(call.call_id, call.name, call.arguments if tap.sensitive else None)
+
+
+def _audio_interrupted(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
+    return AudioInterrupted()
+
+
+def _transport_failed(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
+    failure: RealtimeModelExceptionEvent = event.data  # type: ignore[assignment]
+    info = exception_info(failure.exception, detail=True)
+    if failure.context:
+        info = ErrorInfo(info.message, {**(info.data or {}), "context": str(failure.context)})
+    return TransportFailed(info)
+
+
+def _raw_server_event(tap: SessionTap, event: RealtimeRawModelEvent) -> Event | None:
+    if not tap.want_server_session:
+        return None
+    data = event.data.data  # type: ignore[union-attr]
+    if not isinstance(data, Mapping) or data.get("type") != "session.created":
+        return None
+    server_session = data.get("session")
+    session_id = server_session.get("id") if isinstance(server_session, Mapping) else None
+    if not isinstance(session_id, str):
+        return None
+    tap.want_server_session = False
+    return ServerSessionIdentified(session_id)
+
+
+def _approval_required(tap: SessionTap, event: RealtimeToolApprovalRequired) -> Event:
+    return ToolApprovalRequested(event.call_id)
+
+
+def _guardrail_tripped(tap: SessionTap, event: RealtimeGuardrailTripped) -> Event | None:
+    names = tuple(str(result.guardrail.get_name()) for result in event.guardrail_results)
+    if not names:
+        return None
+    agent = getattr(event.guardrail_results[0], "agent", None)
+    key = id(agent) if agent is not None and id(agent) in tap.agents else None
+    return GuardrailTripped(key, names)
+
+
+def _error(tap: SessionTap, event: RealtimeError) -> Event:
+    return ErrorReported(_error_event_info(event.error), call_id=tap._current_call())
+
+
+#: Raw model events that can change a span, by the type of the model event they carry.
+RAW_CONVERTERS: dict[type[Any], Callable[[SessionTap, Any], Event | None]] = {
+    RealtimeModelTurnStartedEvent: _turn_started,
+    RealtimeModelTurnEndedEvent: _turn_ended,
+    RealtimeModelUsageEvent: _usage_reported,
+    RealtimeModelToolCallEvent: _tool_called,
+    RealtimeModelAudioInterruptedEvent: _audio_interrupted,
+    RealtimeModelExceptionEvent: _transport_failed,
+    RealtimeModelRawServerEvent: _raw_server_event,
+}
+
+#: Session events that can change a span, by type. Everything else (audio above all)
+#: leaves the tap after one lookup in each table.
+SESSION_CONVERTERS: dict[type[Any], Callable[[SessionTap, Any], Event | None]] = {
+    RealtimeToolApprovalRequired: _approval_required,
+    RealtimeGuardrailTripped: _guardrail_tripped,
+    RealtimeError: _error,
+}
+
+
+# -- the traced session class ------------------------------------------------------------------
+
+_traced_classes: dict[type[Any], type[Any]] = {}
+_traced_classes_lock = threading.Lock()
+
+
+def traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
+    """The traced subclass of a session class (made once per class).
+
+    Example:
+        >>> traced_class(RealtimeSession).__name__
+        'RealtimeSession'
+        >>> issubclass(traced_class(RealtimeSession), RealtimeSession)
+        True
+    """
+    if getattr(base, "__realtime_spans_traced__", False):
+        return base
+    with _traced_classes_lock:
+        cls = _traced_classes.get(base)
+        if cls is None:
+            cls = _traced_classes[base] = _make_traced_class(base)
+        return cls
+
+
+def is_traced_class(cls: type[Any]) -> bool:
+    """Whether ``cls`` is a traced session class."""
+    return bool(getattr(cls, "__realtime_spans_traced__", False))
+
+
+def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
+    raw_event = RealtimeRawModelEvent
+    raw_converters = RAW_CONVERTERS
+    session_converters = SESSION_CONVERTERS
+
+    class Traced(base):  # type: ignore[valid-type,misc]
+        __slots__ = ()
+        __realtime_spans_traced__ = True
+
+        async def __aenter__(self) -> Any:
+            tap: SessionTap = self._realtime_spans_tap
+            if tap.live:
+                tap.entering(self)
+            try:
+                return await base.__aenter__(self)
+            except BaseException as error:
+                if tap.live:
+                    tap.entry_failed(error)
+                raise
+
+        def _put_event(self, event: Any) -> Any:
+            tap: SessionTap = self._realtime_spans_tap
+            if tap.live:
+                kind = type(event)
+                if kind is raw_event:
+                    convert = raw_converters.get(type(event.data))
+                else:
+                    convert = session_converters.get(kind)
+                if convert is not None:
+                    tap.handle(self, convert, event)
+            return base._put_event(self, event)
+
+        def _put_event_nowait(self, event: Any) -> bool:
+            tap: SessionTap = self._realtime_spans_tap
+            if tap.live:
+                kind = type(event)
+                if kind is raw_event:
+                    convert = raw_converters.get(type(event.data))
+                else:
+                    convert = session_converters.get(kind)
+                if convert is not None:
+                    tap.handle(self, convert, event)
+            return base._put_event_nowait(self, event)
+
+        def _dispatch_snapshot_from_settings(self, agent: Any, settings: Any) -> Any:
+            snapshot = base._dispatch_snapshot_from_settings(self, agent, settings)
+            tap: SessionTap = self._realtime_spans_tap
+            if tap.live:
+                tap.agent_in_place(agent, settings)
+            return snapshot
+
+        async def _handle_tool_call(self, event: Any, **kwargs: Any) -> None:
+            tap: SessionTap = self._realtime_spans_tap
+            if not tap.live:
+                return await base._handle_tool_call(self, event, **kwargs)
+            call_id = getattr(event, "call_id", None)
+            begun = tap.tool_task_begins(call_id, bool(kwargs.get("from_pending_approval")))
+            try:
+                return await base._handle_tool_call(self, event, **kwargs)
+            except BaseException as error:
+                if tap.live:
+                    tap.tool_task_raised(call_id, error)
+                raise
+            finally:
+                tap.tool_task_ends(begun)
+
+        async def _send_pending_tool_output(self, pending_output: Any) -> bool:
+            sent = await base._send_pending_tool_output(self, pending_output)
+            tap: SessionTap = self._realtime_spans_tap
+            if sent and tap.live:
+                tap.tool_output_sent(pending_output)
+            return sent
+
+        async def _send_tool_rejection(self, event: Any, **kwargs: Any) -> None:
+            tap: SessionTap = self._realtime_spans_tap
+            if tap.live:
+                tap.tool_rejected(event)
+            return await base._send_tool_rejection(self, event, **kwargs)
+
+        async def _run_tool_input_guardrails(self, **kwargs: Any) -> Any:
+            message = await base._run_tool_input_guardrails(self, **kwargs)
+            tap: SessionTap = self._realtime_spans_tap
+            if message is not None and tap.live:
+                tap.tool_guardrail_rejected(
+                    getattr(kwargs.get("tool_call"), "call_id", None), "input"
+                )
+            return message
+
+        async def _cleanup(self) -> None:
+            try:
+                await base._cleanup(self)
+            except BaseException as error:
+                self._realtime_spans_tap.closed(error)
+                raise
+            self._realtime_spans_tap.closed(None)
+
+    if callable(getattr(base, "_run_tool_output_guardrails", None)):
+
+        async def _run_tool_output_guardrails(self: Any, **kwargs: Any) -> Any:
+            output = kwargs.get("output")
+            checked = await base._run_tool_output_guardrails(self, **kwargs)
+            tap: SessionTap = self._realtime_spans_tap
+            if checked is not output and tap.live:
+                call_id = getattr(kwargs.get("tool_context"), "tool_call_id", None)
+                tap.tool_guardrail_rejected(call_id, "output")
+            return checked
+
+        Traced._run_tool_output_guardrails = _run_tool_output_guardrails
+
+    Traced.__name__ = base.__name__
+    Traced.__qualname__ = base.__qualname__
+    Traced.__module__ = base.__module__
+    Traced.__doc__ = base.__doc__
+    return Traced

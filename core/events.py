@@ -1,0 +1,391 @@
+"""What the session tells the machine: the inputs of :class:`~realtime_spans.core.SpanMachine`.
+
+Every event is a small frozen value. An adapter builds them from what a realtime session
+does, at the moment it happens; a recorded list of them is enough to rebuild the span tree
+(:func:`~realtime_spans.core.replay`). Nothing here refers to the SDK: agents are named by
+an opaque integer key chosen by the adapter, errors are plain text, and anything sensitive
+(tool arguments and outputs) is left out by the adapter before the event is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+from attrs.validators import deep_iterable, instance_of, optional
+
+_str = instance_of(str)
+_opt_str = optional(_str)
+_strs = deep_iterable(member_validator=_str, iterable_validator=instance_of(tuple))
+_opt_mapping = optional(instance_of(Mapping))  # type: ignore[type-abstract]
+
+
+def _non_negative(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"{attribute.name} must be a non-negative int, got {value!r}")
+
+
+def _opt_non_negative(
+    _inst: object, attribute: attrs.Attribute[int | None], value: int | None
+) -> None:
+    if value is not None:
+        _non_negative(_inst, attribute, value)  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class ErrorInfo:
+    """An error as a span records it: a message and optional structured detail.
+
+    Example:
+        >>> ErrorInfo("Tool execution rejected", {"tool_name": "refund"}).message
+        'Tool execution rejected'
+    """
+
+    message: str = attrs.field(validator=_str)
+    data: Mapping[str, object] | None = attrs.field(default=None, validator=_opt_mapping)
+
+
+@attrs.frozen
+class Usage:
+    """Token usage of one model response, or the sum of several.
+
+    The four totals are always present; the modality details are ``None`` where the model
+    did not report them. ``a + b`` adds field by field (``None`` counts as absent).
+
+    Example:
+        >>> total = Usage(input_tokens=10, output_tokens=5, total_tokens=15, requests=1)
+        >>> (total + total).as_dict()["total_tokens"]
+        30
+    """
+
+    requests: int = attrs.field(default=0, validator=_non_negative)
+    input_tokens: int = attrs.field(default=0, validator=_non_negative)
+    output_tokens: int = attrs.field(default=0, validator=_non_negative)
+    total_tokens: int = attrs.field(default=0, validator=_non_negative)
+    input_text_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+    input_audio_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+    input_image_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+    cached_input_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+    cached_text_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+    cached_audio_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+    cached_image_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+    output_text_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+    output_audio_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        summed: dict[str, int | None] = {}
+        for name in _USAGE_FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            summed[name] = theirs if mine is None else mine if theirs is None else mine + theirs
+        return Usage(**summed)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, int]:
+        """The reported fields as a flat ``{name: tokens}`` dict, absent details left out.
+
+        Example:
+            >>> Usage(input_tokens=3, output_audio_tokens=2).as_dict()["output_audio_tokens"]
+            2
+        """
+        return {name: value for name in _USAGE_FIELDS if (value := getattr(self, name)) is not None}
+
+
+_USAGE_FIELDS = tuple(field.name for field in attrs.fields(Usage))
+
+
+@attrs.frozen
+class HandoffRoute:
+    """One handoff offered to the model: the tool it calls and the agent it leads to.
+
+    Example:
+        >>> HandoffRoute("transfer_to_billing", "Billing").agent_name
+        'Billing'
+    """
+
+    tool_name: str = attrs.field(validator=_str)
+    agent_name: str = attrs.field(validator=_str)
+
+
+_routes = deep_iterable(
+    member_validator=instance_of(HandoffRoute), iterable_validator=instance_of(tuple)
+)
+
+
+@attrs.frozen
+class SessionStarted:
+    """The session is being entered (before it connects).
+
+    ``open_trace`` says that no trace is active in the entering task, so the machine opens
+    one; otherwise the session span joins the active one. With ``tracing_enabled=False``
+    the machine stays silent for the whole session.
+
+    Example:
+        >>> SessionStarted("Support line", open_trace=True).workflow_name
+        'Support line'
+    """
+
+    workflow_name: str = attrs.field(validator=_str)
+    group_id: str | None = attrs.field(default=None, validator=_opt_str, kw_only=True)
+    metadata: Mapping[str, object] | None = attrs.field(
+        default=None, validator=_opt_mapping, kw_only=True
+    )
+    open_trace: bool = attrs.field(default=True, validator=instance_of(bool), kw_only=True)
+    tracing_enabled: bool = attrs.field(default=True, validator=instance_of(bool), kw_only=True)
+
+
+@attrs.frozen
+class AgentActivated:
+    """An agent is now the session's active agent, with the tools and handoffs sent for it.
+
+    Fired for the starting agent at entry, after a handoff (``call_id`` names the handoff
+    call it completes) and on ``update_agent()``. ``agent`` is an opaque key: the same key
+    means the same agent object.
+
+    Example:
+        >>> AgentActivated(1, "Greeter", tools=("get_weather",)).tools
+        ('get_weather',)
+    """
+
+    agent: int = attrs.field(validator=instance_of(int))
+    name: str = attrs.field(validator=_str)
+    tools: tuple[str, ...] = attrs.field(default=(), validator=_strs, kw_only=True)
+    handoffs: tuple[HandoffRoute, ...] = attrs.field(default=(), validator=_routes, kw_only=True)
+    call_id: str | None = attrs.field(default=None, validator=_opt_str, kw_only=True)
+
+
+@attrs.frozen
+class TurnStarted:
+    """The model started a response (``turn_started``).
+
+    Example:
+        >>> TurnStarted("resp_1").response_id
+        'resp_1'
+    """
+
+    response_id: str | None = attrs.field(default=None, validator=_opt_str)
+
+
+@attrs.frozen
+class UsageReported:
+    """The model reported the usage of the response that is about to end.
+
+    Example:
+        >>> UsageReported(Usage(total_tokens=7)).usage.total_tokens
+        7
+    """
+
+    usage: Usage = attrs.field(validator=instance_of(Usage))
+
+
+@attrs.frozen
+class TurnEnded:
+    """The model finished a response (``turn_ended``).
+
+    Example:
+        >>> TurnEnded().response_id is None
+        True
+    """
+
+    response_id: str | None = attrs.field(default=None, validator=_opt_str)
+
+
+@attrs.frozen
+class AudioInterrupted:
+    """The user barged in: the model's audio playback was interrupted.
+
+    Example:
+        >>> AudioInterrupted()
+        AudioInterrupted()
+    """
+
+
+@attrs.frozen
+class ToolCalled:
+    """The model called a tool (or a handoff, which is a tool too).
+
+    ``arguments`` is ``None`` when sensitive data must stay out of traces.
+
+    Example:
+        >>> ToolCalled("call_1", "get_weather", '{"city": "Paris"}').name
+        'get_weather'
+    """
+
+    call_id: str = attrs.field(validator=_str)
+    name: str = attrs.field(validator=_str)
+    arguments: str | None = attrs.field(default=None, validator=_opt_str)
+
+
+@attrs.frozen
+class ToolApprovalRequested:
+    """The call waits for a human decision (``tool_approval_required``).
+
+    Example:
+        >>> ToolApprovalRequested("call_1").call_id
+        'call_1'
+    """
+
+    call_id: str = attrs.field(validator=_str)
+
+
+@attrs.frozen
+class ToolApproved:
+    """A call that waited for approval was approved and runs now.
+
+    Example:
+        >>> ToolApproved("call_1").call_id
+        'call_1'
+    """
+
+    call_id: str = attrs.field(validator=_str)
+
+
+@attrs.frozen
+class ToolRejected:
+    """The call was rejected by approval; its rejection message is sent as the output.
+
+    Example:
+        >>> ToolRejected("call_1").call_id
+        'call_1'
+    """
+
+    call_id: str = attrs.field(validator=_str)
+
+
+@attrs.frozen
+class ToolGuardrailRejected:
+    """A tool guardrail replaced the call's input (``stage="input"``) or output.
+
+    Example:
+        >>> ToolGuardrailRejected("call_1", "output").stage
+        'output'
+    """
+
+    call_id: str = attrs.field(validator=_str)
+    stage: str = attrs.field(default="input", validator=attrs.validators.in_(("input", "output")))
+
+
+@attrs.frozen
+class ToolOutputSent:
+    """The call's output was sent to the model; ``output`` is ``None`` when sensitive.
+
+    Example:
+        >>> ToolOutputSent("call_1", "sunny").output
+        'sunny'
+    """
+
+    call_id: str = attrs.field(validator=_str)
+    output: str | None = attrs.field(default=None, validator=_opt_str)
+
+
+@attrs.frozen
+class ToolFailed:
+    """Handling the call raised; for a handoff, the handoff failed.
+
+    Example:
+        >>> ToolFailed("call_1", ErrorInfo("boom")).error.message
+        'boom'
+    """
+
+    call_id: str = attrs.field(validator=_str)
+    error: ErrorInfo = attrs.field(validator=instance_of(ErrorInfo))
+
+
+@attrs.frozen
+class GuardrailTripped:
+    """Output guardrails tripped on the output of the agent keyed ``agent``.
+
+    Example:
+        >>> GuardrailTripped(1, ("no_refunds",)).guardrails
+        ('no_refunds',)
+    """
+
+    agent: int | None = attrs.field(validator=optional(instance_of(int)))
+    guardrails: tuple[str, ...] = attrs.field(validator=_strs)
+
+
+@attrs.frozen
+class ErrorReported:
+    """The session reported an error event; ``call_id`` when it came from a tool call.
+
+    Example:
+        >>> ErrorReported(ErrorInfo("rate limited")).call_id is None
+        True
+    """
+
+    error: ErrorInfo = attrs.field(validator=instance_of(ErrorInfo))
+    call_id: str | None = attrs.field(default=None, validator=_opt_str, kw_only=True)
+
+
+@attrs.frozen
+class TransportFailed:
+    """The model transport raised; the session will end with this error.
+
+    Example:
+        >>> TransportFailed(ErrorInfo("socket closed")).error.message
+        'socket closed'
+    """
+
+    error: ErrorInfo = attrs.field(validator=instance_of(ErrorInfo))
+
+
+@attrs.frozen
+class ServerSessionIdentified:
+    """The Realtime API reported its own id for this session.
+
+    Example:
+        >>> ServerSessionIdentified("sess_123").session_id
+        'sess_123'
+    """
+
+    session_id: str = attrs.field(validator=_str)
+
+
+@attrs.frozen
+class EntryFailed:
+    """Entering the session raised (connect error, bad settings); nothing will follow.
+
+    Example:
+        >>> EntryFailed(ErrorInfo("connection refused")).error.message
+        'connection refused'
+    """
+
+    error: ErrorInfo = attrs.field(validator=instance_of(ErrorInfo))
+
+
+@attrs.frozen
+class SessionClosed:
+    """The session closed; ``error`` when closing itself failed or tracing gave up.
+
+    Example:
+        >>> SessionClosed().error is None
+        True
+    """
+
+    error: ErrorInfo | None = attrs.field(default=None, validator=optional(instance_of(ErrorInfo)))
+
+
+Event = (
+    SessionStarted
+    | AgentActivated
+    | TurnStarted
+    | UsageReported
+    | TurnEnded
+    | AudioInterrupted
+    | ToolCalled
+    | ToolApprovalRequested
+    | ToolApproved
+    | ToolRejected
+    | ToolGuardrailRejected
+    | ToolOutputSent
+    | ToolFailed
+    | GuardrailTripped
+    | ErrorReported
+    | TransportFailed
+    | ServerSessionIdentified
+    | EntryFailed
+    | SessionClosed
+)
+"""Any input of the machine."""
+
+EVENT_TYPES: tuple[type[Event], ...] = Event.__args__

@@ -1,0 +1,61 @@
+"""Development tasks. Run them with ``python3 tools/nox_bootstrap.py -s NAME`` (or plain ``nox``).
+
+The default run (no ``-s``) is the whole test suite: lint, type checks, the unit, property
+and doc tests on the oldest supported openai-agents (0.22.0) and on the newest release.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+OLDEST_SDK = "openai-agents==0.22.0"
+NEWEST_SDK = "openai-agents"
+SDKS = {"oldest": OLDEST_SDK, "newest": NEWEST_SDK}
+TEST_DEPS = ["pytest>=8.2", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
+
+
+def _install(session: nox.Session, sdk: str, *extra: str) -> None:
+    session.install("--upgrade", ".", SDKS[sdk], *extra)
+    session.run("python", "-c", "import agents, sys; print('openai-agents', agents.__version__)")
+
+
+@nox.session
+@nox.parametrize("sdk", list(SDKS))
+def tests(session: nox.Session, sdk: str) -> None:
+    """Unit, property and doc tests against the oldest and the newest openai-agents."""
+    _install(session, sdk, *TEST_DEPS)
+    session.run("pytest", "-q", "--hypothesis-profile=ci", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy: strict on the core, checked on the adapters."""
+    _install(session, "newest", "mypy>=1.11")
+    session.run(
+        "mypy",
+        "--config-file",
+        "pyproject.toml",
+        "-p",
+        "realtime_spans.core",
+        "-p",
+        "realtime_spans.adapters",
+    )
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: a scripted two-agent realtime session, printed as its span tree."""
+    _install(session, "newest")
+    session.run("python", "-m", "realtime_spans.adapters.demo")
