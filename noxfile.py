@@ -59,3 +59,17 @@ def demo(session: nox.Session) -> None:
     """The main job: a scripted two-agent realtime session, printed as its span tree."""
     _install(session, "newest")
     session.run("python", "-m", "realtime_spans.adapters.demo")
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The long hypothesis profile over the property tests and generated conversations."""
+    _install(session, "newest", *TEST_DEPS)
+    session.run("pytest", "-q", "--hypothesis-profile=soak", "property_tests", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Overhead benchmarks (traced vs untraced, interleaved); not part of the default run."""
+    _install(session, "newest")
+    session.run("python", "benchmarks/run.py", *session.posargs)
