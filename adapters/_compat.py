@@ -117,6 +117,24 @@ def model_config(session: RealtimeSession) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
+def trace_is_current_somewhere(trace: object) -> bool:
+    """Whether a trace was made current by ``with trace(...)``/``start(mark_as_current=True)``
+    and has not been finished since.
+
+    The SDK keeps no public "finished" flag on traces; a ``TraceImpl`` holds the context
+    token of ``start(mark_as_current=True)`` until ``finish(reset_current=True)`` drops it.
+
+    Example:
+        >>> from agents.tracing import trace
+        >>> with trace("t") as t:
+        ...     trace_is_current_somewhere(t)
+        True
+        >>> trace_is_current_somewhere(t)
+        False
+    """
+    return getattr(trace, "_prev_context_token", None) is not None
+
+
 def run_config(session: RealtimeSession) -> dict[str, Any]:
     """The session's run config (empty when none was given)."""
     config = vars(session).get("_run_config")

@@ -60,9 +60,24 @@ from realtime_spans.core import (
     TurnSpec,
 )
 
+from ._compat import trace_is_current_somewhere
+
 logger = logging.getLogger("realtime_spans")
 
 _NO_OP = "no-op"
+
+
+class TracingFault(Exception):
+    """Something outside the library made the session's trace unrecordable.
+
+    Raised by the sink when the caller's span or trace ended while the session still
+    runs, or when tracing was disabled mid-session; the tap then closes the session's
+    spans with this reason and stops tracing that session.
+
+    Example:
+        >>> str(TracingFault("the caller's trace ended before the session closed"))
+        "the caller's trace ended before the session closed"
+    """
 
 
 class RealtimeTurnSpanData(TurnSpanData):
@@ -166,6 +181,10 @@ class SdkSink:
         self._ambient_trace = ambient_trace
         self._trace: Trace | None = None
         self._spans: dict[int, Span[Any]] = {}
+        # Whether the ambient trace can tell us it ended (see trace_is_current_somewhere).
+        self._watch_ambient_trace = ambient_span is None and trace_is_current_somewhere(
+            ambient_trace
+        )
 
     @classmethod
     def from_current_context(cls) -> SdkSink:
@@ -186,6 +205,17 @@ class SdkSink:
     def open_spans(self) -> int:
         """How many spans this sink started and has not finished yet."""
         return len(self._spans)
+
+    def check_root(self) -> None:
+        """Raise :class:`TracingFault` if the caller's span or trace (the root the session's
+        spans hang under) has ended while the session still runs."""
+        if self._trace is not None:
+            return
+        span = self._ambient_span
+        if span is not None and span.ended_at is not None:
+            raise TracingFault("the caller's span ended before the session closed")
+        if self._watch_ambient_trace and not trace_is_current_somewhere(self._ambient_trace):
+            raise TracingFault("the caller's trace ended before the session closed")
 
     def span(self, span_id: int) -> Span[Any] | None:
         """The SDK span of a core span id, while it is open."""
@@ -217,9 +247,12 @@ class SdkSink:
             trace.finish(reset_current=False)
 
     def _start_span(self, command: StartSpan) -> None:
+        self.check_root()
         parent_id = command.parent_id
         parent = self._spans[parent_id] if parent_id is not None else self._root()
         span = get_trace_provider().create_span(span_data=_span_data(command.spec), parent=parent)
+        if parent_id is not None and not is_recording(span) and is_recording(parent):
+            raise TracingFault("tracing was disabled while the session ran")
         span.start(mark_as_current=False)
         self._spans[command.span_id] = span
 

@@ -77,7 +77,7 @@ from realtime_spans.core import (
 
 from . import _compat
 from ._options import DEFAULT_WORKFLOW_NAME, Options
-from ._sink import SdkSink, ToolTaskScope, is_recording
+from ._sink import SdkSink, ToolTaskScope, TracingFault, is_recording
 
 logger = logging.getLogger("realtime_spans")
 
@@ -184,22 +184,33 @@ class SessionTap:
             sink.apply(self.machine.feed(event))
 
     def fail(self, error: BaseException) -> None:
-        """Stop tracing this session after an internal error: log once, close its spans."""
+        """Stop tracing this session: log once, close its open spans with the reason.
+
+        A :class:`TracingFault` (the caller's trace ended first, tracing was disabled) is
+        a warning; anything else is an internal error, logged with its traceback.
+        """
         if not self.live:
             return
         self.live = False
-        logger.error(
-            "realtime-spans stopped tracing a realtime session after an internal error; "
-            "the session itself is not affected and its open spans were closed with an error",
-            exc_info=(type(error), error, error.__traceback__),
-        )
-        if self.sink is not None:
-            self.sink.abandon(
-                ErrorInfo(
-                    "realtime-spans stopped tracing this session after an internal error",
-                    {"error_type": type(error).__name__},
-                )
+        if isinstance(error, TracingFault):
+            logger.warning(
+                "realtime-spans stopped tracing a realtime session: %s; its open spans were "
+                "closed with an error (the session itself is not affected)",
+                error,
             )
+            info = ErrorInfo(f"realtime-spans stopped tracing this session: {error}")
+        else:
+            logger.error(
+                "realtime-spans stopped tracing a realtime session after an internal error; "
+                "its open spans were closed with an error (the session itself is not affected)",
+                exc_info=(type(error), error, error.__traceback__),
+            )
+            info = ErrorInfo(
+                "realtime-spans stopped tracing this session after an internal error",
+                {"error_type": type(error).__name__},
+            )
+        if self.sink is not None:
+            self.sink.abandon(info)
         self._release()
 
     def _release(self) -> None:
@@ -292,6 +303,8 @@ class SessionTap:
         """Cleanup finished (or failed): end whatever is still open."""
         try:
             if self.live:
+                if self.sink is not None:
+                    self.sink.check_root()
                 info = exception_info(error, detail=True) if error is not None else None
                 self.feed(SessionClosed(info))
         except Exception as failure:
