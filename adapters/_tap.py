@@ -131,16 +131,19 @@ def exception_info(error: BaseException, *, detail: bool) -> ErrorInfo:
     return ErrorInfo(message[:_MAX_ERROR_TEXT], {"error_type": kind})
 
 
-def _error_event_info(error: object) -> ErrorInfo:
+def _error_event_info(error: object, *, detail: bool) -> ErrorInfo:
+    """A session error event as span error; its message only when ``detail`` is allowed
+    (server and SDK messages can quote tool data), its type and code always."""
     if isinstance(error, BaseException):
-        return exception_info(error, detail=True)
+        return exception_info(error, detail=detail)
     if isinstance(error, Mapping):
         fields = {key: error.get(key) for key in ("message", "type", "code")}
     else:
         fields = {key: getattr(error, key, None) for key in ("message", "type", "code")}
         if fields["message"] is None and error is not None:
             fields["message"] = str(error)
-    message = str(fields.pop("message") or "Realtime error")[:_MAX_ERROR_TEXT]
+    text = fields.pop("message")
+    message = str(text or "Realtime error")[:_MAX_ERROR_TEXT] if detail else "Realtime error"
     data = {key: str(value) for key, value in fields.items() if value is not None}
     return ErrorInfo(message, data or None)
 
@@ -480,7 +483,8 @@ def _guardrail_tripped(tap: SessionTap, event: RealtimeGuardrailTripped) -> Even
 
 
 def _error(tap: SessionTap, event: RealtimeError) -> Event:
-    return ErrorReported(_error_event_info(event.error), call_id=tap._current_call())
+    info = _error_event_info(event.error, detail=tap.sensitive)
+    return ErrorReported(info, call_id=tap._current_call())
 
 
 #: Raw model events that can change a span, by the type of the model event they carry.

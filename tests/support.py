@@ -112,8 +112,15 @@ async def converse(
     *,
     message: str = "hello",
     during: Callable[[RealtimeSession, RealtimeSessionEvent], Awaitable[None]] | None = None,
+    until: Callable[[RealtimeSessionEvent], bool] | None = None,
 ) -> list[RealtimeSessionEvent]:
-    """Enter the session, send one message, collect events until the stream ends."""
+    """Enter the session, send one message, collect events until the stream ends (or until
+    ``until(event)`` holds), then leave the session.
+
+    A script should not end the stream in reply to a tool output: the end would race the
+    tool's own task (the session may close before the output's send returns). Stop on the
+    ``tool_end`` event instead.
+    """
     seen: list[RealtimeSessionEvent] = []
     async with session:
         await session.send_message(message)
@@ -121,6 +128,8 @@ async def converse(
             seen.append(event)
             if during is not None:
                 await during(session, event)
+            if until is not None and until(event):
+                break
     return seen
 
 
@@ -130,6 +139,7 @@ async def run_script(
     *,
     trace: Callable[[RealtimeSession], RealtimeSession] | None = None,
     connect_events: Sequence[RealtimeModelEvent] = (),
+    until: Callable[[RealtimeSessionEvent], bool] | None = None,
     **run_options: Any,
 ) -> tuple[list[RealtimeSessionEvent], ScriptedRealtimeModel]:
     """Run a scripted conversation (traced by ``trace`` when given) to its end."""
@@ -139,9 +149,14 @@ async def run_script(
     )
     if trace is not None:
         session = trace(session)
-    seen = await converse(session)
+    seen = await converse(session, until=until)
     model.assert_complete()
     return seen, model
+
+
+def ended(kind: str) -> Callable[[RealtimeSessionEvent], bool]:
+    """An ``until`` predicate: stop at the first event of type ``kind``."""
+    return lambda event: event.type == kind
 
 
 def event_signature(events: Iterable[RealtimeSessionEvent]) -> list[tuple[str, ...]]:
