@@ -1,16 +1,20 @@
 """The demo: a scripted two-agent realtime session, traced, printed as a span tree.
 
 A greeter answers with a tool call (``get_weather``), then hands the caller to a
-specialist who answers with audio. The model is the SDK's own ``ScriptedRealtimeModel``:
-no network, no API key. Run it with ``python -m realtime_spans.adapters.demo``.
+specialist, whose first answer trips an output guardrail (no bookings without payment):
+the session interrupts it and the specialist answers again. The model is the SDK's own
+``ScriptedRealtimeModel``: no network, no API key. Run it with
+``python -m realtime_spans.adapters.demo``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from agents import function_tool
+from agents.guardrail import GuardrailFunctionOutput, OutputGuardrail
 from agents.realtime import RealtimeAgent, RealtimeRunner
 from agents.realtime.model_events import (
     RealtimeModelAudioDoneEvent,
@@ -27,6 +31,7 @@ from agents.realtime.model_events import (
     RealtimeModelUsageEvent,
 )
 from agents.realtime.model_inputs import (
+    RealtimeModelSendInterrupt,
     RealtimeModelSendSessionUpdate,
     RealtimeModelSendToolOutput,
     RealtimeModelSendUserInput,
@@ -47,15 +52,23 @@ def get_weather(city: str) -> str:
     return f"Sunny and 21 degrees in {city}."
 
 
+async def _no_unpaid_bookings(_context: Any, _agent: Any, text: str) -> GuardrailFunctionOutput:
+    return GuardrailFunctionOutput(output_info=None, tripwire_triggered="booked" in text)
+
+
 def build_agents() -> tuple[RealtimeAgent, RealtimeAgent]:
-    """The two agents: a greeter with a tool and a handoff, and a specialist.
+    """The two agents: a greeter with a tool and a handoff, and a guarded specialist.
 
     Example:
         >>> greeter, specialist = build_agents()
         >>> greeter.name, specialist.name
         ('Greeter', 'Specialist')
     """
-    specialist = RealtimeAgent(name="Specialist", instructions="Plan the caller's trip.")
+    specialist = RealtimeAgent(
+        name="Specialist",
+        instructions="Plan the caller's trip; never book before payment.",
+        output_guardrails=[OutputGuardrail(_no_unpaid_bookings, name="no_unpaid_bookings")],
+    )
     greeter = RealtimeAgent(
         name="Greeter",
         instructions="Greet the caller, answer weather questions, hand trips to the specialist.",
@@ -106,7 +119,7 @@ def script() -> tuple[list[RealtimeModelEvent], list[RealtimeStep]]:
     Example:
         >>> connect_events, steps = script()
         >>> len(steps)
-        4
+        6
     """
     connect_events: list[RealtimeModelEvent] = [
         RealtimeModelRawServerEvent(
@@ -142,9 +155,28 @@ def script() -> tuple[list[RealtimeModelEvent], list[RealtimeStep]]:
             expect=RealtimeModelSendToolOutput,
             emit=[
                 RealtimeModelTurnStartedEvent(response_id="resp_3"),
-                *_spoken("resp_3", "item_3", "Hi, I plan trips. Where to?", 12),
-                _usage(210, 75, 60),
-                RealtimeModelTurnEndedEvent(response_id="resp_3"),
+                *_spoken(
+                    "resp_3",
+                    "item_3",
+                    "Hi, I plan trips. Great news: I have booked you a hotel in Lisbon for "
+                    "three nights, and a table for dinner on the river on Friday.",
+                    12,
+                ),
+            ],
+        ),
+        # The guardrail trips on "booked": the session cancels the response...
+        RealtimeStep(
+            expect=RealtimeModelSendInterrupt,
+            emit=[_usage(210, 75, 60), RealtimeModelTurnEndedEvent(response_id="resp_3")],
+        ),
+        # ...and tells the model why; the specialist answers again.
+        RealtimeStep(
+            expect=RealtimeModelSendUserInput,
+            emit=[
+                RealtimeModelTurnStartedEvent(response_id="resp_4"),
+                *_spoken("resp_4", "item_4", "Sorry: shall I hold the hotel until you pay?", 6),
+                _usage(260, 40, 30),
+                RealtimeModelTurnEndedEvent(response_id="resp_4"),
                 RealtimeModelEndOfStreamEvent(),
             ],
         ),

@@ -197,6 +197,13 @@ class SpanRecorder(TracingProcessor):
                 walk(span.span_id, trace_id, depth + 1)
 
         for trace in traces:
-            lines.append(f"trace {trace.name}")
+            extras = []
+            group_id = getattr(trace, "group_id", None)
+            if group_id:
+                extras.append(f"group_id={group_id}")
+            metadata = getattr(trace, "metadata", None)
+            if metadata:
+                extras.append(f"metadata={metadata}")
+            lines.append(" ".join([f"trace {trace.name}", *extras]))
             walk(None, trace.trace_id, 1)
         return "\n".join(lines)
