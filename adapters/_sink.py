@@ -39,6 +39,7 @@ from agents.tracing.span_data import SpanData
 
 from realtime_spans.core import (
     AgentSpec,
+    AnnotateSpan,
     AnnotateTrace,
     CloseTrace,
     Command,
@@ -241,6 +242,11 @@ class SdkSink:
         if isinstance(metadata, dict):
             metadata[command.key] = command.value
 
+    def _annotate_span(self, command: AnnotateSpan) -> None:
+        data = self._spans[command.span_id].span_data
+        if hasattr(data, "metadata"):
+            data.metadata = {**(data.metadata or {}), command.key: command.value}
+
     def _close_trace(self, command: CloseTrace) -> None:
         trace, self._trace = self._trace, None
         if trace is not None:
@@ -339,6 +345,7 @@ class SdkSink:
 _APPLY: dict[type[Any], Callable[[SdkSink, Any], None]] = {
     OpenTrace: SdkSink._open_trace,
     AnnotateTrace: SdkSink._annotate_trace,
+    AnnotateSpan: SdkSink._annotate_span,
     CloseTrace: SdkSink._close_trace,
     StartSpan: SdkSink._start_span,
     EndSpan: SdkSink._end_span,

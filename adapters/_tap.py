@@ -272,7 +272,11 @@ class SessionTap:
             if options.correlate_server_trace:
                 metadata = dict(metadata or {})
                 if "tracing" not in settings or server_tracing is not None:
-                    group_id = group_id or get_trace_provider().gen_group_id()
+                    group_id = (
+                        group_id
+                        or getattr(ambient_trace, "group_id", None)
+                        or get_trace_provider().gen_group_id()
+                    )
                     _share_group_id(session, tracing, group_id)
                 self.want_server_session = True
             self.sink = sink

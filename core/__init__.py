@@ -13,6 +13,7 @@ Example:
 
 from .commands import (
     AgentSpec,
+    AnnotateSpan,
     AnnotateTrace,
     CloseTrace,
     Command,
@@ -86,6 +87,7 @@ __all__ = [
     "TRANSITIONS",
     "AgentActivated",
     "AgentSpec",
+    "AnnotateSpan",
     "AnnotateTrace",
     "AudioInterrupted",
     "CloseTrace",

@@ -127,6 +127,20 @@ class AnnotateTrace:
 
 
 @attrs.frozen
+class AnnotateSpan:
+    """Add one key to a span's metadata (the session span's correlation data).
+
+    Example:
+        >>> AnnotateSpan(1, "realtime_session_id", "sess_1").span_id
+        1
+    """
+
+    span_id: int
+    key: str
+    value: str
+
+
+@attrs.frozen
 class CloseTrace:
     """Finish the trace opened by :class:`OpenTrace`.
 
@@ -244,6 +258,7 @@ class Diagnostic:
 Command = (
     OpenTrace
     | AnnotateTrace
+    | AnnotateSpan
     | CloseTrace
     | StartSpan
     | SetUsage

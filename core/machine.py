@@ -50,6 +50,7 @@ from transitions import Machine, MachineError
 
 from .commands import (
     AgentSpec,
+    AnnotateSpan,
     AnnotateTrace,
     CloseTrace,
     Command,
@@ -367,6 +368,9 @@ class SpanMachine:
             self._trace_open = True
             out.append(OpenTrace(event.workflow_name, event.group_id, event.metadata))
         out.append(StartSpan(self._new_id(), None, SessionSpec(event.workflow_name)))
+        if not event.open_trace and event.group_id is not None:
+            # The caller's trace has its own group: keep the session's on its span.
+            out.append(AnnotateSpan(SESSION_SPAN_ID, "group_id", event.group_id))
         return tuple(out)
 
     def _on_agent_activated(self, event: AgentActivated) -> tuple[Command, ...]:
@@ -586,12 +590,18 @@ class SpanMachine:
         return tuple(out)
 
     def _on_server_session_identified(self, event: ServerSessionIdentified) -> tuple[Command, ...]:
+        key, value = TRACE_KEY_SERVER_SESSION, event.session_id
+        span = AnnotateSpan(SESSION_SPAN_ID, key, value)
         if not self._trace_open:
-            return ()  # the trace is the caller's: its metadata is not ours to change
-        return (AnnotateTrace(TRACE_KEY_SERVER_SESSION, event.session_id),)
+            return (span,)  # the trace is the caller's: its metadata is not ours to change
+        return (AnnotateTrace(key, value), span)
 
     def _on_entry_failed(self, event: EntryFailed) -> tuple[Command, ...]:
-        return self._close(event.error)
+        # Every span opened so far carries the error that stopped the entry.
+        out: list[Command] = []
+        if self._active is not None:
+            self._error(self._active.span_id, event.error, out)
+        return (*out, *self._close(event.error))
 
     def _on_session_closed(self, event: SessionClosed) -> tuple[Command, ...]:
         return self._close(event.error)

@@ -279,8 +279,9 @@ async def test_entry_failure_reaches_caller_unchanged_and_closes_spans(
     assert caught.value is refused
     assert recorder.open_spans == []
     session_span = of_kind(recorder, "task")[0]
-    assert session_span.error is not None
-    assert "no realtime server" in session_span.error["message"]
+    agent_span = of_kind(recorder, "agent")[0]
+    for span in (session_span, agent_span):  # every span opened carries the error
+        assert "no realtime server" in span.error["message"]
     assert len(recorder.ended_trace_ids) == 1
     assert tree_problems(recorder) == []
 
@@ -300,6 +301,7 @@ async def test_entry_failure_from_bad_settings_closes_spans(recorder: SpanRecord
     assert recorder.open_spans == []
     (session_span,) = of_kind(recorder, "task")
     assert type(caught.value).__name__ in session_span.error["message"]
+    assert of_kind(recorder, "agent") == []  # settings failed before any agent was in place
     assert tree_problems(recorder) == []
 
 

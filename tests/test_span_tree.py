@@ -631,6 +631,26 @@ async def test_correlation_keeps_the_users_server_tracing_settings(recorder: Spa
     }
 
 
+async def test_correlation_inside_a_callers_trace_annotates_the_session_span(
+    recorder: SpanRecorder,
+) -> None:
+    greeter, _ = make_agents()
+    with trace("app") as app:
+        _, model = await run_script(
+            greeter,
+            handoff_steps(),
+            trace=lambda s: traced(s, correlate_server_trace=True),
+            connect_events=[_CREATED],
+        )
+    sent_group = model.connect_calls[0]["initial_model_settings"]["tracing"]["group_id"]
+    assert app.group_id is None and app.metadata is None  # the caller's trace is untouched
+    session_span = _only(recorder, "task")
+    assert session_span.span_data.metadata == {
+        "group_id": sent_group,
+        "realtime_session_id": "sess_42",
+    }
+
+
 async def test_without_correlation_the_model_is_sent_exactly_what_it_would_be(
     recorder: SpanRecorder,
 ) -> None:
