@@ -1,7 +1,9 @@
 """Development tasks. Run them with ``python3 tools/nox_bootstrap.py -s NAME`` (or plain ``nox``).
 
 The default run (no ``-s``) is the whole test suite: lint, type checks, the unit, property
-and doc tests on the oldest supported openai-agents (0.22.0) and on the newest release.
+and doc tests, and the integration tests with real tracing processors (OpenInference into
+OpenTelemetry, Logfire, the OpenAI exporter), each on the oldest supported openai-agents
+(0.22.0) and on the newest release. ``.ci/run`` then runs ``e2e`` (a real Phoenix server).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integrations"]
 nox.options.error_on_missing_interpreters = True
 
 OLDEST_SDK = "openai-agents==0.22.0"
@@ -73,3 +75,39 @@ def bench(session: nox.Session) -> None:
     """Overhead benchmarks (traced vs untraced, interleaved); not part of the default run."""
     _install(session, "newest")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("sdk", list(SDKS))
+def integrations(session: nox.Session, sdk: str) -> None:
+    """With OpenInference (into the OTel SDK), Logfire and the OpenAI exporter; offline."""
+    _install(
+        session,
+        sdk,
+        *TEST_DEPS,
+        "openinference-instrumentation-openai-agents>=2.6",
+        "logfire>=5.4",
+        "opentelemetry-sdk",
+    )
+    session.run("pytest", "-q", "integration_tests", *session.posargs)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """A traced call exported over OTLP to a real, local, offline Arize Phoenix, read back."""
+    _install(
+        session,
+        "newest",
+        "arize-phoenix>=20",
+        "openinference-instrumentation-openai-agents>=2.6",
+        "opentelemetry-sdk",
+        "opentelemetry-exporter-otlp-proto-http",
+    )
+    session.run("python", "e2e/phoenix_e2e.py", *session.posargs)
+
+
+@nox.session
+def picture(session: nox.Session) -> None:
+    """The demo session's trace as a waterfall picture: writes docs/trace.png."""
+    _install(session, "newest", "matplotlib>=3.8")
+    session.run("python", "docs/render_trace.py", *session.posargs)

@@ -18,11 +18,19 @@ Example:
 
 from ._api import instrument, is_instrumented, traced, uninstrument
 from ._options import DEFAULT_WORKFLOW_NAME
+from ._peers import (
+    CompetingInstrumentationWarning,
+    competing_realtime_instrumentation,
+    unwrap_competing_instrumentation,
+)
 from ._sink import RealtimeTurnSpanData
 from .recording import SpanRecorder
 
 __all__ = [
     "DEFAULT_WORKFLOW_NAME",
+    "CompetingInstrumentationWarning",
+    "competing_realtime_instrumentation",
+    "unwrap_competing_instrumentation",
     "RealtimeTurnSpanData",
     "SpanRecorder",
     "instrument",

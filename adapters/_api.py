@@ -11,6 +11,7 @@ from agents.realtime.session import RealtimeSession
 
 from . import _compat
 from ._options import Options
+from ._peers import warn_once_if_competing
 from ._tap import TAP_ATTRIBUTE, SessionTap, traced_class
 
 logger = logging.getLogger("realtime_spans")
@@ -49,7 +50,9 @@ def traced(session: S, **options: Any) -> S:
                 ...
         ```
     """
-    return _attach(session, Options.from_kwargs(options))
+    checked = Options.from_kwargs(options)
+    warn_once_if_competing(stacklevel=3)
+    return _attach(session, checked)
 
 
 def _attach(session: S, options: Options) -> S:
@@ -106,6 +109,7 @@ def instrument(**options: Any) -> None:
         ```
     """
     checked = Options.from_kwargs(options)
+    warn_once_if_competing(stacklevel=3)
     with _state.lock:
         _state.options = checked
         if _state.original_init is not None:

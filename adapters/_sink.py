@@ -6,10 +6,16 @@ context variables, so every task-context hazard of realtime tracing is handled h
 * spans are created with an explicit ``parent=`` and started/finished with
   ``mark_as_current=False``/``reset_current=False``: creating, ending or erroring a span
   never reads or writes the context of whatever task happens to run the command;
+* a span's (and the trace's) start and finish run inside a context of its own, copied
+  when it starts and kept with it: a tracing processor that attaches something to the
+  context on start and detaches it on finish (OpenInference does, for OpenTelemetry) does
+  both in that one context, whichever tasks start and end the span, and never leaks into
+  the caller's context;
 * the ambient span and trace are *read* once, in the task that enters the session;
 * the only write is :meth:`SdkSink.enter_tool_task`/:meth:`SdkSink.leave_tool_task`: a
-  tool's function span (and its trace) made current inside the task that runs that tool,
-  and reset by that same task, in the same frame, so a token never crosses tasks;
+  tool's function span (and its trace, and whatever processors put into the context when
+  that span started) made current inside the task that runs that tool, and reset by that
+  same task, in the same frame, so a token never crosses tasks;
 * a no-op span (tracing disabled) is never made current.
 """
 
@@ -158,9 +164,10 @@ def span_error(error: ErrorInfo) -> SpanError:
     return SpanError(message=error.message, data=dict(error.data) if error.data else None)
 
 
-ToolTaskScope = tuple[
-    "contextvars.Token[Span[Any] | None]", "contextvars.Token[Trace | None] | None"
-]
+_MISSING = object()
+
+#: What :meth:`SdkSink.enter_tool_task` set in a tool's task: tokens to reset, oldest first.
+ToolTaskScope = tuple["contextvars.Token[Any]", ...]
 
 
 class SdkSink:
@@ -181,7 +188,10 @@ class SdkSink:
         self._ambient_span = ambient_span
         self._ambient_trace = ambient_trace
         self._trace: Trace | None = None
+        self._trace_context: contextvars.Context | None = None
         self._spans: dict[int, Span[Any]] = {}
+        self._contexts: dict[int, contextvars.Context] = {}  # each open span's own context
+        self._carried: dict[int, tuple[tuple[contextvars.ContextVar[Any], Any], ...]] = {}
         # Whether the ambient trace can tell us it ended (see trace_is_current_somewhere).
         self._watch_ambient_trace = ambient_span is None and trace_is_current_somewhere(
             ambient_trace
@@ -234,8 +244,9 @@ class SdkSink:
         trace = get_trace_provider().create_trace(
             name=command.workflow_name, group_id=command.group_id, metadata=metadata
         )
-        trace.start(mark_as_current=False)
-        self._trace = trace
+        context = contextvars.copy_context()
+        context.run(trace.start, False)
+        self._trace, self._trace_context = trace, context
 
     def _annotate_trace(self, command: AnnotateTrace) -> None:
         metadata = getattr(self._trace, "metadata", None)
@@ -249,8 +260,9 @@ class SdkSink:
 
     def _close_trace(self, command: CloseTrace) -> None:
         trace, self._trace = self._trace, None
-        if trace is not None:
-            trace.finish(reset_current=False)
+        context, self._trace_context = self._trace_context, None
+        if trace is not None and context is not None:
+            context.run(trace.finish, False)
 
     def _start_span(self, command: StartSpan) -> None:
         self.check_root()
@@ -259,8 +271,20 @@ class SdkSink:
         span = get_trace_provider().create_span(span_data=_span_data(command.spec), parent=parent)
         if parent_id is not None and not is_recording(span) and is_recording(parent):
             raise TracingFault("tracing was disabled while the session ran")
-        span.start(mark_as_current=False)
+        context = contextvars.copy_context()
+        if isinstance(command.spec, FunctionSpec):
+            # Keep what processors add to the context on start, for the tool's own task.
+            before = dict(context)
+            context.run(span.start, False)
+            self._carried[command.span_id] = tuple(
+                (var, value)
+                for var, value in context.items()
+                if before.get(var, _MISSING) is not value
+            )
+        else:
+            context.run(span.start, False)
         self._spans[command.span_id] = span
+        self._contexts[command.span_id] = context
 
     def _root(self) -> Span[Any] | Trace | None:
         if self._trace is not None:
@@ -270,7 +294,12 @@ class SdkSink:
         return self._ambient_trace
 
     def _end_span(self, command: EndSpan) -> None:
-        self._spans.pop(command.span_id).finish(reset_current=False)
+        self._finish(command.span_id)
+
+    def _finish(self, span_id: int) -> None:
+        span = self._spans.pop(span_id)
+        self._carried.pop(span_id, None)
+        self._contexts.pop(span_id).run(span.finish, False)
 
     def _set_usage(self, command: SetUsage) -> None:
         data = self._spans[command.span_id].span_data
@@ -304,11 +333,11 @@ class SdkSink:
         parents, so newest-first ends every child before its parent.
         """
         for span_id in sorted(self._spans, reverse=True):
-            span = self._spans.pop(span_id)
+            span = self._spans[span_id]
             try:
                 if span.error is None:
                     span.set_error(span_error(error))
-                span.finish(reset_current=False)
+                self._finish(span_id)
             except Exception:  # pragma: no cover - a broken provider; keep closing the rest
                 logger.debug("realtime-spans: could not finish span %s", span_id, exc_info=True)
         try:
@@ -327,19 +356,20 @@ class SdkSink:
         span = self._spans.get(span_id) if span_id is not None else None
         if span is None or not is_recording(span):
             return None
+        assert span_id is not None
+        tokens: list[contextvars.Token[Any]] = []
         trace = self.trace
-        trace_token = None
         if trace is not None and Scope.get_current_trace() is not trace:
-            trace_token = Scope.set_current_trace(trace)
-        return Scope.set_current_span(span), trace_token
+            tokens.append(Scope.set_current_trace(trace))
+        tokens.append(Scope.set_current_span(span))
+        tokens.extend(var.set(value) for var, value in self._carried.get(span_id, ()))
+        return tuple(tokens)
 
     @staticmethod
     def leave_tool_task(scope: ToolTaskScope) -> None:
         """Undo :meth:`enter_tool_task`; call it from the same task, in the same frame."""
-        span_token, trace_token = scope
-        Scope.reset_current_span(span_token)
-        if trace_token is not None:
-            Scope.reset_current_trace(trace_token)
+        for token in reversed(scope):
+            token.var.reset(token)
 
 
 _APPLY: dict[type[Any], Callable[[SdkSink, Any], None]] = {

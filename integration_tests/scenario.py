@@ -1,0 +1,230 @@
+"""The call every integration check runs: a greeter with a tool hands off to a specialist.
+
+The greeter answers a weather question with ``get_weather``, then hands the caller to the
+specialist, who answers. The model is the SDK's own ``ScriptedRealtimeModel``. With
+``raw_server_events=True`` the script also emits the raw Realtime API server events the
+OpenAI WebSocket model forwards before each normalized event (``response.created``,
+``response.output_item.added``, ``response.done``...), which is what peers such as
+OpenInference's realtime patch read.
+
+The e2e script imports this module too, so the Phoenix run checks the same call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from agents import Tool, function_tool
+from agents.realtime import RealtimeAgent, RealtimeRunner
+from agents.realtime.model_events import (
+    RealtimeModelAudioDoneEvent,
+    RealtimeModelAudioEvent,
+    RealtimeModelEndOfStreamEvent,
+    RealtimeModelEvent,
+    RealtimeModelInputTokensDetails,
+    RealtimeModelOutputTokensDetails,
+    RealtimeModelRawServerEvent,
+    RealtimeModelToolCallEvent,
+    RealtimeModelTranscriptDeltaEvent,
+    RealtimeModelTurnEndedEvent,
+    RealtimeModelTurnStartedEvent,
+    RealtimeModelUsageEvent,
+)
+from agents.realtime.model_inputs import (
+    RealtimeModelSendSessionUpdate,
+    RealtimeModelSendToolOutput,
+    RealtimeModelSendUserInput,
+)
+from agents.realtime.session import RealtimeSession
+from agents.realtime.testing import RealtimeStep, ScriptedRealtimeModel
+from agents.usage import Usage
+
+WORKFLOW = "Integration: weather line"
+SERVER_SESSION_ID = "sess_integration"
+CITY = "Oslo"
+WEATHER = f"sunny in {CITY}"
+#: Total tokens of each model response, in order (turns 1 and 2: greeter; 3: specialist).
+TURN_TOKENS = (15, 25, 40)
+SESSION_TOKENS = sum(TURN_TOKENS)
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """Weather in a city."""
+    return f"sunny in {city}"
+
+
+def make_agents(weather_tool: Tool = get_weather) -> tuple[RealtimeAgent, RealtimeAgent]:
+    """A greeter with a ``get_weather`` tool that hands off to a specialist."""
+    specialist = RealtimeAgent(name="Specialist", instructions="plan trips")
+    greeter = RealtimeAgent(
+        name="Greeter", instructions="greet", tools=[weather_tool], handoffs=[specialist]
+    )
+    return greeter, specialist
+
+
+def _usage(input_tokens: int, output_tokens: int) -> RealtimeModelUsageEvent:
+    return RealtimeModelUsageEvent(
+        usage=Usage(
+            requests=1,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=input_tokens + output_tokens,
+        ),
+        input_tokens_details=RealtimeModelInputTokensDetails(
+            text_tokens=input_tokens, audio_tokens=0, cached_tokens=0
+        ),
+        output_tokens_details=RealtimeModelOutputTokensDetails(
+            text_tokens=output_tokens, audio_tokens=0
+        ),
+    )
+
+
+def _spoken(response_id: str, text: str) -> list[RealtimeModelEvent]:
+    item_id = f"item_{response_id}"
+    return [
+        RealtimeModelAudioEvent(
+            data=b"\x00\x01" * 80, response_id=response_id, item_id=item_id, content_index=0
+        ),
+        RealtimeModelTranscriptDeltaEvent(item_id=item_id, delta=text, response_id=response_id),
+        RealtimeModelAudioDoneEvent(item_id=item_id, content_index=0),
+    ]
+
+
+def _turn(response_id: str, *events: RealtimeModelEvent) -> list[RealtimeModelEvent]:
+    return [
+        RealtimeModelTurnStartedEvent(response_id=response_id),
+        *events,
+        RealtimeModelTurnEndedEvent(response_id=response_id),
+    ]
+
+
+def steps(*, raw_server_events: bool = False) -> list[RealtimeStep]:
+    """The model's side of the call, optionally with the raw server events."""
+    scripted = [
+        RealtimeStep(
+            expect=RealtimeModelSendUserInput,
+            emit=_turn(
+                "resp_1",
+                RealtimeModelToolCallEvent(
+                    name="get_weather", call_id="call_weather", arguments=f'{{"city": "{CITY}"}}'
+                ),
+                _usage(10, 5),
+            ),
+        ),
+        RealtimeStep(
+            expect=RealtimeModelSendToolOutput,
+            emit=_turn(
+                "resp_2",
+                *_spoken("resp_2", "Sunny. Let me get you a planner."),
+                RealtimeModelToolCallEvent(
+                    name="transfer_to_specialist", call_id="call_handoff", arguments="{}"
+                ),
+                _usage(20, 5),
+            ),
+        ),
+        RealtimeStep(expect=RealtimeModelSendSessionUpdate),
+        RealtimeStep(
+            expect=RealtimeModelSendToolOutput,
+            emit=[
+                *_turn("resp_3", *_spoken("resp_3", "Hi, I plan trips."), _usage(30, 10)),
+                RealtimeModelEndOfStreamEvent(),
+            ],
+        ),
+    ]
+    return _with_raw_server_events(scripted) if raw_server_events else scripted
+
+
+def connect_events() -> list[RealtimeModelEvent]:
+    """What the server says right after connecting: its session id."""
+    return [
+        RealtimeModelRawServerEvent(
+            data={"type": "session.created", "session": {"id": SERVER_SESSION_ID}}
+        )
+    ]
+
+
+def _raw(data: dict[str, Any]) -> RealtimeModelRawServerEvent:
+    return RealtimeModelRawServerEvent(data=data)
+
+
+_TOOL_OUTPUTS = {"call_weather": WEATHER, "call_handoff": '{"assistant": "Specialist"}'}
+
+
+def _with_raw_server_events(scripted: Iterable[RealtimeStep]) -> list[RealtimeStep]:
+    """Each step with the raw server events the OpenAI WebSocket model would forward
+    first: the model emits every server event raw, then its normalized form."""
+    calls_sent = iter(_TOOL_OUTPUTS.items())
+    result: list[RealtimeStep] = []
+    for step in scripted:
+        emit: list[RealtimeModelEvent] = []
+        if step.expect is RealtimeModelSendToolOutput:
+            call_id, output = next(calls_sent)
+            item = {"type": "function_call_output", "call_id": call_id, "output": output}
+            emit.append(_raw({"type": "conversation.item.added", "item": item}))
+        response_id = ""
+        calls: list[dict[str, Any]] = []
+        for event in step.emit:
+            if isinstance(event, RealtimeModelTurnStartedEvent):
+                response_id, calls = event.response_id or "", []
+                response = {"id": response_id, "model": "gpt-realtime"}
+                emit.append(_raw({"type": "response.created", "response": response}))
+            elif isinstance(event, RealtimeModelToolCallEvent):
+                call = {"type": "function_call", "call_id": event.call_id, "name": event.name}
+                calls.append({**call, "arguments": event.arguments})
+                emit.append(
+                    _raw(
+                        {"type": "response.output_item.added", "response_id": response_id}
+                        | {"item": call}
+                    )
+                )
+                emit.append(
+                    _raw(
+                        {
+                            "type": "response.function_call_arguments.done",
+                            "response_id": response_id,
+                            "call_id": event.call_id,
+                            "arguments": event.arguments,
+                        }
+                    )
+                )
+            elif isinstance(event, RealtimeModelUsageEvent):
+                usage = event.usage
+                response = {
+                    "id": response_id,
+                    "status": "completed",
+                    "output": calls,
+                    "usage": {
+                        "input_tokens": usage.input_tokens,
+                        "output_tokens": usage.output_tokens,
+                        "total_tokens": usage.total_tokens,
+                    },
+                }
+                emit.append(_raw({"type": "response.done", "response": response}))
+            emit.append(event)
+        result.append(RealtimeStep(expect=step.expect, emit=emit))
+    return result
+
+
+async def run_call(
+    trace: Callable[[RealtimeSession], RealtimeSession] | None,
+    *,
+    raw_server_events: bool = False,
+    weather_tool: Tool = get_weather,
+) -> ScriptedRealtimeModel:
+    """Run the call to its end, the session traced by ``trace`` when given (``None``: the
+    session as ``RealtimeRunner`` returns it, e.g. when ``instrument()`` is active)."""
+    greeter, _ = make_agents(weather_tool)
+    model = ScriptedRealtimeModel(
+        steps(raw_server_events=raw_server_events), connect_events=connect_events()
+    )
+    session = await RealtimeRunner(greeter, model=model).run()
+    if trace is not None:
+        session = trace(session)
+    async with session:
+        await session.send_message(f"What's the weather in {CITY}? Then plan a trip.")
+        async for _ in session:
+            pass
+    model.assert_complete()
+    return model

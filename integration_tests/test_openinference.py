@@ -1,0 +1,216 @@
+"""OpenInference: realtime-spans' spans through OpenInference's OpenAI Agents tracing
+processor into the OpenTelemetry SDK, as a Phoenix, Arize or Langfuse user runs it.
+
+The processor is registered the public way, ``OpenAIAgentsInstrumentor().instrument()``
+(its class, ``OpenInferenceTracingProcessor``, lives in a private module). The scripted
+call emits no raw server events, so OpenInference's own realtime patch (see
+``test_peers.py``) produces nothing here: every span checked comes from realtime-spans.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from agents import function_tool
+from agents.tracing import Span, set_trace_processors
+from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import ReadableSpan
+
+from realtime_spans.adapters import SpanRecorder, instrument, traced
+
+from .conftest import OtelPipeline
+from .otel_trees import attribute, nesting_problems, parent_id, span_id, trace_id, tree
+from .scenario import CITY, WEATHER, WORKFLOW, run_call
+
+KIND = "openinference.span.kind"
+
+# OpenInference's realtime patch is present on purpose here (see the module docstring).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::realtime_spans.adapters.CompetingInstrumentationWarning"
+)
+
+
+@pytest.fixture
+def openinference(otel: OtelPipeline, recorder: SpanRecorder) -> Iterator[OtelPipeline]:
+    """OpenInference instrumented next to a recording processor (``exclusive_processor``
+    ``=False``: the default would replace every registered processor)."""
+    set_trace_processors([recorder])
+    instrumentor = OpenAIAgentsInstrumentor()
+    instrumentor.instrument(tracer_provider=otel.provider, exclusive_processor=False)
+    try:
+        yield otel
+    finally:
+        instrumentor.uninstrument()
+
+
+def _label(span: ReadableSpan) -> str:
+    return f"{span.name} [{attribute(span, KIND)}]"
+
+
+EXPECTED_TREE = [
+    f"{WORKFLOW} [AGENT]",  # the trace's root span
+    f"  {WORKFLOW} [CHAIN]",  # the session (task) span
+    "    Greeter [AGENT]",
+    "      get_weather [TOOL]",
+    "      handoff to Specialist [TOOL]",
+    "      turn [CHAIN]",
+    "      turn [CHAIN]",
+    "    Specialist [AGENT]",
+    "      turn [CHAIN]",
+]
+
+
+def _named(spans: list[ReadableSpan], name: str) -> ReadableSpan:
+    (span,) = [span for span in spans if span.name == name and attribute(span, KIND) != "CHAIN"]
+    return span
+
+
+@pytest.mark.parametrize("how", ["traced", "instrument"])
+async def test_the_call_arrives_as_one_otel_trace_with_the_session_tree(
+    openinference: OtelPipeline, recorder: SpanRecorder, how: str
+) -> None:
+    if how == "traced":
+        await run_call(lambda session: traced(session, workflow_name=WORKFLOW))
+    else:
+        instrument(workflow_name=WORKFLOW)
+        await run_call(None)
+
+    spans = list(openinference.exporter.get_finished_spans())
+    assert len({trace_id(span) for span in spans}) == 1
+    assert tree(spans, _label) == EXPECTED_TREE
+    assert nesting_problems(spans) == []
+    assert all(span.status.is_ok for span in spans)
+    assert recorder.open_spans == []
+    assert len(spans) == len(recorder.spans) + 1  # every SDK span, plus the trace's root
+
+    greeter, specialist = _named(spans, "Greeter"), _named(spans, "Specialist")
+    assert attribute(greeter, "agent.name") == "Greeter"
+    assert attribute(specialist, "agent.name") == "Specialist"
+    assert attribute(specialist, "graph.node.parent_id") == "Greeter"  # the handoff's edge
+
+    tool = _named(spans, "get_weather")
+    assert attribute(tool, "tool.name") == "get_weather"
+    assert CITY in attribute(tool, "input.value")
+    assert attribute(tool, "output.value") == WEATHER
+
+    handoff = _named(spans, "handoff to Specialist")
+    assert attribute(handoff, "input.value") == "Greeter"  # from
+    assert attribute(handoff, "output.value") == "Specialist"  # to
+
+    turns = [span for span in spans if span.name == "turn"]
+    assert sorted(parent_id(turn) for turn in turns) == sorted(
+        [span_id(greeter), span_id(greeter), span_id(specialist)]
+    )
+
+
+def _start_ns(span: Span[Any]) -> int:
+    assert span.started_at is not None
+    return int(datetime.fromisoformat(span.started_at).timestamp() * 1_000_000_000)
+
+
+def _otel_name(span: Span[Any]) -> str:
+    data = span.span_data
+    if data.type == "handoff":
+        return f"handoff to {data.to_agent}"
+    name = getattr(data, "name", None)
+    return name if isinstance(name, str) else data.type
+
+
+async def test_every_parent_link_is_the_one_the_sdk_saw(
+    openinference: OtelPipeline, recorder: SpanRecorder
+) -> None:
+    """Each SDK span maps to the OTel span of the same name and start time, and its OTel
+    parent is the OTel span of its SDK parent (the trace's root for top-level spans)."""
+    await run_call(lambda session: traced(session, workflow_name=WORKFLOW))
+    spans = list(openinference.exporter.get_finished_spans())
+    (root,) = [span for span in spans if span.parent is None]
+
+    def otel_span_of(sdk_span: Span[Any]) -> ReadableSpan:
+        start = _start_ns(sdk_span)
+        matches = [
+            span
+            for span in spans
+            if span.name == _otel_name(sdk_span)
+            and span.start_time is not None
+            and abs(span.start_time - start) <= 2_000
+        ]
+        assert len(matches) == 1, f"{_otel_name(sdk_span)}: {len(matches)} matches"
+        return matches[0]
+
+    sdk_spans = recorder.started
+    assert {span.span_data.type for span in sdk_spans} == {
+        "task",
+        "agent",
+        "turn",
+        "function",
+        "handoff",
+    }
+    by_sdk_id = {span.span_id: otel_span_of(span) for span in sdk_spans}
+    assert len({span_id(span) for span in by_sdk_id.values()}) == len(sdk_spans)
+    for sdk_span in sdk_spans:
+        expected = by_sdk_id[sdk_span.parent_id] if sdk_span.parent_id else root
+        assert parent_id(by_sdk_id[sdk_span.span_id]) == span_id(expected), sdk_span.span_data
+
+
+async def test_the_session_joins_the_callers_otel_span(
+    openinference: OtelPipeline, recorder: SpanRecorder
+) -> None:
+    """A session entered inside the application's own OpenTelemetry span (a request
+    handler, say) lands in that span's trace, under it."""
+    tracer = openinference.provider.get_tracer("app")
+    with tracer.start_as_current_span("handle call") as request:
+        await run_call(lambda session: traced(session, workflow_name=WORKFLOW))
+    spans = list(openinference.exporter.get_finished_spans())
+    assert {trace_id(span) for span in spans} == {request.get_span_context().trace_id}
+    (root,) = [span for span in spans if span.name == WORKFLOW and attribute(span, KIND) == "AGENT"]
+    assert parent_id(root) == request.get_span_context().span_id
+    assert nesting_problems(spans) == []
+
+
+# OpenInference's processor attaches an OTel context in on_span_start and detaches it in
+# on_span_end. Realtime spans start and end in different tasks and not in LIFO order, so
+# realtime-spans runs each span's start and finish in a context of the span's own; these
+# two tests are the regression tests for the leak that happened before it did.
+
+
+async def test_the_callers_otel_context_is_as_before_after_the_session(
+    openinference: OtelPipeline,
+) -> None:
+    before = otel_context.get_current()
+    await run_call(lambda session: traced(session, workflow_name=WORKFLOW))
+    assert otel_context.get_current() == before
+
+
+async def test_no_otel_context_errors_are_logged(
+    openinference: OtelPipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="opentelemetry.context")
+    await run_call(lambda session: traced(session, workflow_name=WORKFLOW))
+    assert [r.getMessage() for r in caplog.records if r.name == "opentelemetry.context"] == []
+
+
+async def test_otel_spans_made_inside_a_tool_nest_under_its_function_span(
+    openinference: OtelPipeline,
+) -> None:
+    """A tool's own OpenTelemetry spans (an instrumented HTTP call, say) land under the
+    tool's span, as they do in a ``Runner`` run."""
+    tracer = openinference.provider.get_tracer("tool code")
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Weather in a city, fetched under an OTel span."""
+        with tracer.start_as_current_span("fetch forecast"):
+            return f"sunny in {city}"
+
+    await run_call(
+        lambda session: traced(session, workflow_name=WORKFLOW), weather_tool=get_weather
+    )
+    spans = list(openinference.exporter.get_finished_spans())
+    fetch = _named(spans, "fetch forecast")
+    assert parent_id(fetch) == span_id(_named(spans, "get_weather"))
+    assert nesting_problems(spans) == []
