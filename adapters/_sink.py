@@ -16,7 +16,11 @@ context variables, so every task-context hazard of realtime tracing is handled h
   tool's function span (and its trace, and whatever processors put into the context when
   that span started) made current inside the task that runs that tool, and reset by that
   same task, in the same frame, so a token never crosses tasks;
-* a no-op span (tracing disabled) is never made current.
+* a no-op span (tracing disabled) is never made current;
+* a function span still current in its tool's task is not finished under the tool: an
+  end that comes while the tool runs (the session closing past its grace period, tracing
+  giving up) is deferred until the tool's task lets go of it, and so are the ends of its
+  ancestors and of the trace, so no span ever ends before its children.
 """
 
 from __future__ import annotations
@@ -166,8 +170,9 @@ def span_error(error: ErrorInfo) -> SpanError:
 
 _MISSING = object()
 
-#: What :meth:`SdkSink.enter_tool_task` set in a tool's task: tokens to reset, oldest first.
-ToolTaskScope = tuple["contextvars.Token[Any]", ...]
+#: What :meth:`SdkSink.enter_tool_task` set in a tool's task: the span id, and the tokens
+#: to reset, oldest first.
+ToolTaskScope = tuple[int, tuple["contextvars.Token[Any]", ...]]
 
 
 class SdkSink:
@@ -192,6 +197,11 @@ class SdkSink:
         self._spans: dict[int, Span[Any]] = {}
         self._contexts: dict[int, contextvars.Context] = {}  # each open span's own context
         self._carried: dict[int, tuple[tuple[contextvars.ContextVar[Any], Any], ...]] = {}
+        self._parents: dict[int, int | None] = {}  # open span -> parent span (None: root)
+        self._entered: dict[int, int] = {}  # span -> tool tasks in which it is current
+        self._deferred: set[int] = set()  # ended by a command, finished when nothing pins it
+        self._pinning: dict[int, int] = {}  # span -> deferred children not finished yet
+        self._trace_close_deferred = False
         # Whether the ambient trace can tell us it ended (see trace_is_current_somewhere).
         self._watch_ambient_trace = ambient_span is None and trace_is_current_somewhere(
             ambient_trace
@@ -214,7 +224,7 @@ class SdkSink:
 
     @property
     def open_spans(self) -> int:
-        """How many spans this sink started and has not finished yet."""
+        """How many spans this sink started and has not finished yet (deferred ends too)."""
         return len(self._spans)
 
     def check_root(self) -> None:
@@ -259,6 +269,10 @@ class SdkSink:
             data.metadata = {**(data.metadata or {}), command.key: command.value}
 
     def _close_trace(self, command: CloseTrace) -> None:
+        if self._deferred:
+            self._trace_close_deferred = True  # after the last deferred span
+            return
+        self._trace_close_deferred = False
         trace, self._trace = self._trace, None
         context, self._trace_context = self._trace_context, None
         if trace is not None and context is not None:
@@ -285,6 +299,7 @@ class SdkSink:
             context.run(span.start, False)
         self._spans[command.span_id] = span
         self._contexts[command.span_id] = context
+        self._parents[command.span_id] = parent_id
 
     def _root(self) -> Span[Any] | Trace | None:
         if self._trace is not None:
@@ -294,12 +309,38 @@ class SdkSink:
         return self._ambient_trace
 
     def _end_span(self, command: EndSpan) -> None:
-        self._finish(command.span_id)
+        self._end(command.span_id)
+
+    def _end(self, span_id: int) -> None:
+        if self._entered.get(span_id) or self._pinning.get(span_id):
+            if span_id not in self._deferred:
+                self._deferred.add(span_id)
+                parent = self._parents.get(span_id)
+                if parent is not None:
+                    self._pinning[parent] = self._pinning.get(parent, 0) + 1
+            return
+        self._finish(span_id)
 
     def _finish(self, span_id: int) -> None:
         span = self._spans.pop(span_id)
+        parent = self._parents.pop(span_id, None)
         self._carried.pop(span_id, None)
         self._contexts.pop(span_id).run(span.finish, False)
+        if span_id in self._deferred:
+            self._deferred.discard(span_id)
+            if parent is not None:
+                self._unpin(parent)
+            if not self._deferred and self._trace_close_deferred:
+                self._close_trace(CloseTrace())
+
+    def _unpin(self, span_id: int) -> None:
+        left = self._pinning[span_id] - 1
+        if left:
+            self._pinning[span_id] = left
+            return
+        del self._pinning[span_id]
+        if span_id in self._deferred and not self._entered.get(span_id):
+            self._finish(span_id)
 
     def _set_usage(self, command: SetUsage) -> None:
         data = self._spans[command.span_id].span_data
@@ -319,7 +360,9 @@ class SdkSink:
             setattr(data, command.flag, True)
 
     def _set_error(self, command: SetError) -> None:
-        self._spans[command.span_id].set_error(span_error(command.error))
+        span = self._spans[command.span_id]
+        if span.error is None:  # the first error a span gets (the SDK's own, too) stays
+            span.set_error(span_error(command.error))
 
     def _diagnostic(self, command: Diagnostic) -> None:
         logger.debug("realtime-spans: %s in %s: %s", command.event, command.state, command.reason)
@@ -327,17 +370,20 @@ class SdkSink:
     # -- the session's failure path -------------------------------------------------------
 
     def abandon(self, error: ErrorInfo) -> None:
-        """Finish every open span, newest first, with ``error``, then the trace. Never raises.
+        """End every open span, newest first, with ``error``, then the trace. Never raises.
 
         Used when tracing gives up on a session: children are always newer than their
-        parents, so newest-first ends every child before its parent.
+        parents, so newest-first ends every child before its parent (a span a running tool
+        still holds, and its ancestors, finish when the tool lets go).
         """
         for span_id in sorted(self._spans, reverse=True):
+            if span_id in self._deferred:
+                continue
             span = self._spans[span_id]
             try:
                 if span.error is None:
                     span.set_error(span_error(error))
-                self._finish(span_id)
+                self._end(span_id)
             except Exception:  # pragma: no cover - a broken provider; keep closing the rest
                 logger.debug("realtime-spans: could not finish span %s", span_id, exc_info=True)
         try:
@@ -363,13 +409,22 @@ class SdkSink:
             tokens.append(Scope.set_current_trace(trace))
         tokens.append(Scope.set_current_span(span))
         tokens.extend(var.set(value) for var, value in self._carried.get(span_id, ()))
-        return tuple(tokens)
+        self._entered[span_id] = self._entered.get(span_id, 0) + 1
+        return span_id, tuple(tokens)
 
-    @staticmethod
-    def leave_tool_task(scope: ToolTaskScope) -> None:
-        """Undo :meth:`enter_tool_task`; call it from the same task, in the same frame."""
-        for token in reversed(scope):
+    def leave_tool_task(self, scope: ToolTaskScope) -> None:
+        """Undo :meth:`enter_tool_task` from the same task; finish the span if its end was
+        deferred while the tool held it."""
+        span_id, tokens = scope
+        for token in reversed(tokens):
             token.var.reset(token)
+        left = self._entered.get(span_id, 0) - 1
+        if left > 0:
+            self._entered[span_id] = left
+            return
+        self._entered.pop(span_id, None)
+        if span_id in self._deferred and not self._pinning.get(span_id):
+            self._finish(span_id)
 
 
 _APPLY: dict[type[Any], Callable[[SdkSink, Any], None]] = {

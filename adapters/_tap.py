@@ -148,6 +148,19 @@ def _error_event_info(error: object, *, detail: bool) -> ErrorInfo:
     return ErrorInfo(message, data or None)
 
 
+class _ToolTask:
+    """One task handling one tool call (see :meth:`SessionTap.tool_task_begins`)."""
+
+    __slots__ = ("call_id", "owner", "previous", "scope", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None, call_id: object) -> None:
+        self.task = task
+        self.call_id = call_id
+        self.previous: str | None = None  # the call this task handled before (nested)
+        self.owner = False
+        self.scope: ToolTaskScope | None = None
+
+
 class SessionTap:
     """The per-session bridge between a traced ``RealtimeSession`` and its span machine.
 
@@ -158,6 +171,7 @@ class SessionTap:
 
     __slots__ = (
         "agents",
+        "call_owners",
         "entered",
         "live",
         "machine",
@@ -165,6 +179,7 @@ class SessionTap:
         "sensitive",
         "sink",
         "task_calls",
+        "tool_scopes",
         "want_server_session",
     )
 
@@ -177,6 +192,8 @@ class SessionTap:
         self.sink: SdkSink | None = None
         self.agents: dict[int, object] = {}  # keeps agents alive so their id() keys stay unique
         self.task_calls: dict[asyncio.Task[Any], str] = {}  # tool task -> call it handles
+        self.call_owners: dict[str, asyncio.Task[Any]] = {}  # call id -> the task running it
+        self.tool_scopes: dict[asyncio.Task[Any], _ToolTask] = {}  # where a span is current
         self.want_server_session = False
 
     # -- plumbing -------------------------------------------------------------------------
@@ -219,6 +236,7 @@ class SessionTap:
     def _release(self) -> None:
         self.agents.clear()
         self.task_calls.clear()
+        self.call_owners.clear()
 
     def handle(
         self,
@@ -346,50 +364,76 @@ class SessionTap:
 
     # -- tool calls -----------------------------------------------------------------------
 
-    def tool_task_begins(
-        self, call_id: object, approved: bool
-    ) -> tuple[asyncio.Task[Any] | None, str | None, ToolTaskScope | None]:
-        """A task starts handling a tool call: make its function span current there."""
-        task: asyncio.Task[Any] | None = None
-        previous: str | None = None
+    def tool_task_begins(self, call_id: object, approved: bool) -> _ToolTask:
+        """A task starts handling a tool call: make its function span current there.
+
+        Only the first task handling a call id owns it: a second invocation reusing the id
+        while the first runs (the SDK refuses it) neither takes the span nor fails it.
+        """
+        handling = _ToolTask(asyncio.current_task(), call_id)
         try:
-            if not isinstance(call_id, str):
-                return None, None, None
+            if not isinstance(call_id, str) or handling.task is None:
+                return handling
             if approved:
                 self.feed(ToolApproved(call_id))
-            task = asyncio.current_task()
-            if task is not None:
-                previous = self.task_calls.get(task)
-                self.task_calls[task] = call_id
-            sink = self.sink
-            scope = sink.enter_tool_task(self.machine.function_span(call_id)) if sink else None
-            return task, previous, scope
+            handling.previous = self.task_calls.get(handling.task)
+            self.task_calls[handling.task] = call_id
+            owner = self.call_owners.get(call_id)
+            if owner is not None and owner is not handling.task and not owner.done():
+                return handling
+            handling.owner = True
+            self.call_owners[call_id] = handling.task
+            if self.sink is not None:
+                handling.scope = self.sink.enter_tool_task(self.machine.function_span(call_id))
+                if handling.scope is not None:
+                    self.tool_scopes[handling.task] = handling
         except Exception as error:
             self.fail(error)
-            return task, previous, None
+        return handling
 
-    def tool_task_ends(
-        self, begun: tuple[asyncio.Task[Any] | None, str | None, ToolTaskScope | None]
-    ) -> None:
+    def leave_tool_scope(self) -> None:
+        """The current task's tool is done and its output is about to be sent: its function
+        span stops being current here, so nothing the send starts inherits it."""
+        task = asyncio.current_task()
+        handling = self.tool_scopes.pop(task, None) if task is not None else None
+        if handling is not None:
+            self._leave(handling)
+
+    def _leave(self, handling: _ToolTask) -> None:
+        scope, handling.scope = handling.scope, None
+        if scope is not None and self.sink is not None:
+            try:
+                self.sink.leave_tool_task(scope)
+            except Exception as error:  # pragma: no cover - only a foreign reset could do this
+                self.fail(error)
+
+    def tool_task_ends(self, handling: _ToolTask) -> None:
         """The same task finished handling the call: undo what :meth:`tool_task_begins` did."""
-        task, previous, scope = begun
-        try:
-            if scope is not None:
-                SdkSink.leave_tool_task(scope)
-        except Exception as error:  # pragma: no cover - only a foreign reset could do this
-            self.fail(error)
-        if task is not None:
-            if previous is None:
-                self.task_calls.pop(task, None)
-            else:
-                self.task_calls[task] = previous
+        task = handling.task
+        if task is None:
+            return
+        if self.tool_scopes.get(task) is handling:
+            del self.tool_scopes[task]
+        self._leave(handling)
+        if handling.previous is None:
+            self.task_calls.pop(task, None)
+        else:
+            self.task_calls[task] = handling.previous
+        if handling.owner and self.call_owners.get(handling.call_id) is task:  # type: ignore[arg-type]
+            del self.call_owners[handling.call_id]  # type: ignore[arg-type]
 
-    def tool_task_raised(self, call_id: object, error: BaseException) -> None:
-        """Handling the call raised: the call (or handoff) failed, unless it was cancelled."""
+    def tool_task_raised(self, handling: _ToolTask, error: BaseException) -> None:
+        """Handling the call raised: the call (or handoff) failed, unless it was cancelled.
+
+        A task that did not own the call (a reused call id) reports its error on the
+        session instead: the running call is not the one that failed.
+        """
+        call_id = handling.call_id
         if isinstance(error, asyncio.CancelledError) or not isinstance(call_id, str):
             return  # a cancelled call is ended by the close that cancelled it
         try:
-            self.feed(ToolFailed(call_id, exception_info(error, detail=self.sensitive)))
+            info = exception_info(error, detail=self.sensitive)
+            self.feed(ToolFailed(call_id, info) if handling.owner else ErrorReported(info))
         except Exception as failure:
             self.fail(failure)
 
@@ -596,19 +640,29 @@ def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
             if not tap.live:
                 return await base._handle_tool_call(self, event, **kwargs)
             call_id = getattr(event, "call_id", None)
-            begun = tap.tool_task_begins(call_id, bool(kwargs.get("from_pending_approval")))
+            handling = tap.tool_task_begins(call_id, bool(kwargs.get("from_pending_approval")))
             try:
                 return await base._handle_tool_call(self, event, **kwargs)
             except BaseException as error:
                 if tap.live:
-                    tap.tool_task_raised(call_id, error)
+                    tap.tool_task_raised(handling, error)
                 raise
             finally:
-                tap.tool_task_ends(begun)
+                tap.tool_task_ends(handling)
 
         async def _send_pending_tool_output(self, pending_output: Any) -> bool:
-            sent = await base._send_pending_tool_output(self, pending_output)
             tap: SessionTap = self._realtime_spans_tap
+            if not tap.live:
+                return await base._send_pending_tool_output(self, pending_output)
+            tap.leave_tool_scope()
+            try:
+                sent = await base._send_pending_tool_output(self, pending_output)
+            except asyncio.CancelledError:
+                # The output was handed to the transport and the session closed while the
+                # send was awaited (a scripted model delivers the reply inside the send).
+                if tap.live:
+                    tap.tool_output_sent(pending_output)
+                raise
             if sent and tap.live:
                 tap.tool_output_sent(pending_output)
             return sent

@@ -46,7 +46,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-import pytest
 from agents import GuardrailFunctionOutput, RunContextWrapper, function_tool, output_guardrail
 from agents.realtime import RealtimeAgent, RealtimeRunner, realtime_handoff
 from agents.realtime.model_events import (
@@ -1164,15 +1163,6 @@ _leak_example = Conversation(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: a tool's function span stays current while the tool's output is sent; "
-        "tasks created during that send (the model's delivery task, and from it the next "
-        "handoff's task) inherit it, so a handoff callback sees another call's finished "
-        "function span as current and its spans are mis-parented"
-    ),
-)
 @example(_leak_example)
 @given(conversations(parallel=False, inline=False))
 def test_user_callbacks_see_the_callers_context(conversation: Conversation) -> None:
@@ -1193,15 +1183,6 @@ def test_user_callbacks_see_the_callers_context(conversation: Conversation) -> N
     assert tree_problems(recorder) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: a function span ends only when the session's send of the tool output "
-        "returns; when the close lands while that send is still awaited (here: the model's "
-        "last answer, sent in reply to the output, ends the stream), the span says 'cancelled: "
-        "the session closed before its output was sent' although the output was sent"
-    ),
-)
 def test_an_output_that_was_sent_is_not_reported_as_never_sent() -> None:
     call = Call("c1", "lookup", '{"query": "a"}', "output")
     conversation = dataclasses.replace(

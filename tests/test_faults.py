@@ -597,15 +597,6 @@ async def _stop_while_tool_runs(mode: str, *, trace_it: Trace_it) -> Any:
     return event_signature(seen), _sends(model)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: when tracing stops for a session (internal error, tracing disabled, the "
-        "caller's span ended) the sink finishes every open span at once, including a function "
-        "span that is still current in the task running its tool; the tool's own spans then "
-        "end after their parent (mis-parented under a finished span)"
-    ),
-)
 @pytest.mark.parametrize("mode", ["internal", "disabled"])
 async def test_tracing_stopping_while_a_tool_runs_keeps_its_spans_nested(
     mode: str, recorder: SpanRecorder, caplog: pytest.LogCaptureFixture
@@ -660,15 +651,6 @@ async def _reused_call_id(*, trace_it: Trace_it) -> Any:
     return event_signature(seen), _sends(model), type(caught.value).__name__, str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: a second invocation that reuses a running call's id fails in its own "
-        "task (ModelBehaviorError); the tap reports ToolFailed for that call id, so the first "
-        "call's function span gets the second call's error and ends while its tool still "
-        "runs; the tool's own span then outlives its parent"
-    ),
-)
 async def test_reused_call_id_does_not_end_the_running_calls_span(recorder: SpanRecorder) -> None:
     plain = await _reused_call_id(trace_it=None)
     recorder.clear()

@@ -1,0 +1,925 @@
+"""Properties of the pure span machine over arbitrary event sequences, valid or not.
+
+A hypothesis state machine feeds the same events to a lenient and a strict
+:class:`SpanMachine`. Events are drawn so that they often fit (ids of open calls and turns,
+tools and handoff routes of the active agent, the call id of an in-flight handoff) and
+often do not (unknown or finished ids, events before the start or after the close,
+duplicates, objects that are not events at all). The lenient machine's commands are
+applied to :class:`SpanTree`, a small model sink that checks the span-tree rules command
+by command; the state of the session is checked after every event and at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from realtime_spans.core import (
+    AGENT_ACTIVE,
+    CLOSED,
+    EVENT_TYPES,
+    HANDING_OFF,
+    IDLE,
+    TRACE_KEY_SERVER_SESSION,
+    AgentActivated,
+    AgentSpec,
+    AnnotateSpan,
+    AnnotateTrace,
+    AudioInterrupted,
+    CloseTrace,
+    Command,
+    Diagnostic,
+    EndSpan,
+    EntryFailed,
+    ErrorInfo,
+    ErrorReported,
+    FlagTurn,
+    FunctionSpec,
+    GuardrailSpec,
+    GuardrailTripped,
+    HandoffRoute,
+    HandoffSpec,
+    OpenTrace,
+    ServerSessionIdentified,
+    SessionClosed,
+    SessionSpec,
+    SessionStarted,
+    SetError,
+    SetHandoffTarget,
+    SetOutput,
+    SetUsage,
+    SpanMachine,
+    StartSpan,
+    ToolApprovalRequested,
+    ToolApproved,
+    ToolCalled,
+    ToolFailed,
+    ToolGuardrailRejected,
+    ToolOutputSent,
+    ToolRejected,
+    TransportFailed,
+    TurnEnded,
+    TurnSpec,
+    TurnStarted,
+    UnexpectedEvent,
+    Usage,
+    UsageReported,
+    replay,
+)
+
+# -- value pools: small, so that ids and names collide often --------------------------------
+
+AGENT_KEYS = (1, 2, 3)
+AGENT_NAMES = ("Greeter", "Billing", "Sales")
+TOOL_NAMES = ("lookup", "refund", "weather")
+HANDOFF_TOOLS = ("to_billing", "to_sales", "to_greeter")
+CALL_IDS = ("call_1", "call_2", "call_3", "call_4", "call_5")
+RESPONSE_IDS = ("resp_1", "resp_2", "resp_3")
+GUARDRAILS = ("no_refunds", "polite")
+
+WITH_AGENT = frozenset({AGENT_ACTIVE, HANDING_OFF})
+
+texts = st.sampled_from(("", "boom", "sunny", '{"city": "Paris"}'))
+error_infos = st.builds(
+    ErrorInfo, texts, st.one_of(st.none(), st.just({"status": "x"}), st.just({}))
+)
+counts = st.integers(min_value=0, max_value=50)
+usages = st.builds(
+    Usage,
+    requests=counts,
+    input_tokens=counts,
+    output_tokens=counts,
+    total_tokens=counts,
+    input_audio_tokens=st.none() | counts,
+    output_text_tokens=st.none() | counts,
+)
+routes = st.builds(HandoffRoute, st.sampled_from(HANDOFF_TOOLS), st.sampled_from(AGENT_NAMES))
+session_starts = st.builds(
+    SessionStarted,
+    st.sampled_from(("Support line", "")),
+    group_id=st.none() | st.just("group_1"),
+    metadata=st.none() | st.just({"team": "voice"}),
+    open_trace=st.booleans(),
+    tracing_enabled=st.booleans(),
+)
+
+
+def _one_in(n: int) -> st.SearchStrategy[bool]:
+    return st.integers(min_value=1, max_value=n).map(lambda k: k == n)
+
+
+optional_call_ids = st.none() | st.sampled_from(CALL_IDS)
+optional_response_ids = st.none() | st.sampled_from(RESPONSE_IDS)
+
+
+def agent_activations(call_ids: st.SearchStrategy[str | None]) -> st.SearchStrategy[Any]:
+    return st.builds(
+        AgentActivated,
+        st.sampled_from(AGENT_KEYS),
+        st.sampled_from(AGENT_NAMES),
+        tools=st.lists(st.sampled_from(TOOL_NAMES), max_size=3).map(tuple),
+        handoffs=st.lists(routes, max_size=2).map(tuple),
+        call_id=call_ids,
+    )
+
+
+class _Hostile:
+    """Not an event, and refuses to be compared, hashed or tested for truth."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("compared")
+
+    def __hash__(self) -> int:
+        raise RuntimeError("hashed")
+
+    def __bool__(self) -> bool:
+        raise RuntimeError("truth-tested")
+
+    def __repr__(self) -> str:
+        return "_Hostile()"
+
+
+class _Closing(SessionClosed):
+    """A subclass of an event class is not one of the machine's event types."""
+
+
+GARBAGE: tuple[object, ...] = (
+    None,
+    0,
+    True,
+    "SessionClosed",
+    b"turn_started",
+    {"type": "turn_ended"},
+    [TurnEnded()],
+    (SessionClosed(),),
+    SessionStarted,  # the class, not an instance
+    Diagnostic("idle", "TurnEnded", "no turn is open"),  # a command, not an event
+    EndSpan(1),
+    ErrorInfo("not an event"),
+    Usage(total_tokens=1),
+    HandoffRoute("to_billing", "Billing"),
+    object(),
+    _Hostile(),
+    _Closing(),
+)
+# (drawn by index: hypothesis would hash the values of a sampled_from)
+garbage = st.integers(min_value=0, max_value=len(GARBAGE) - 1).map(GARBAGE.__getitem__)
+
+#: One strategy per event type, arbitrary values, no attempt to fit: for ``@given`` tests.
+EVENT_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
+    SessionStarted: session_starts,
+    AgentActivated: agent_activations(optional_call_ids),
+    TurnStarted: st.builds(TurnStarted, optional_response_ids),
+    UsageReported: st.builds(UsageReported, usages),
+    TurnEnded: st.builds(TurnEnded, optional_response_ids),
+    AudioInterrupted: st.just(AudioInterrupted()),
+    ToolCalled: st.builds(
+        ToolCalled,
+        st.sampled_from(CALL_IDS),
+        st.sampled_from(TOOL_NAMES + HANDOFF_TOOLS + ("nope",)),
+        st.none() | texts,
+    ),
+    ToolApprovalRequested: st.builds(ToolApprovalRequested, st.sampled_from(CALL_IDS)),
+    ToolApproved: st.builds(ToolApproved, st.sampled_from(CALL_IDS)),
+    ToolRejected: st.builds(ToolRejected, st.sampled_from(CALL_IDS)),
+    ToolGuardrailRejected: st.builds(
+        ToolGuardrailRejected, st.sampled_from(CALL_IDS), st.sampled_from(("input", "output"))
+    ),
+    ToolOutputSent: st.builds(ToolOutputSent, st.sampled_from(CALL_IDS), st.none() | texts),
+    ToolFailed: st.builds(ToolFailed, st.sampled_from(CALL_IDS), error_infos),
+    GuardrailTripped: st.builds(
+        GuardrailTripped,
+        st.none() | st.sampled_from(AGENT_KEYS),
+        st.lists(st.sampled_from(GUARDRAILS), max_size=2).map(tuple),
+    ),
+    ErrorReported: st.builds(ErrorReported, error_infos, call_id=optional_call_ids),
+    TransportFailed: st.builds(TransportFailed, error_infos),
+    ServerSessionIdentified: st.builds(ServerSessionIdentified, st.just("sess_1")),
+    EntryFailed: st.builds(EntryFailed, error_infos),
+    SessionClosed: st.builds(SessionClosed, st.none() | error_infos),
+}
+any_event = st.one_of(*EVENT_STRATEGIES.values())
+any_input = st.one_of(any_event, garbage)
+
+
+def test_every_event_type_has_a_strategy_and_a_rule() -> None:
+    """A new event type fails here until the tests below feed it."""
+    assert set(EVENT_STRATEGIES) == set(EVENT_TYPES)
+    rules = " ".join(name for name in vars(MachineProperties) if not name.startswith("_"))
+    for event_type in EVENT_TYPES:
+        assert _rule_name(event_type) in rules, f"no rule feeds {event_type.__name__}"
+
+
+@given(st.sampled_from(EVENT_TYPES).flatmap(lambda t: st.tuples(st.just(t), EVENT_STRATEGIES[t])))
+def test_each_event_strategy_builds_its_type(typed: tuple[type, object]) -> None:
+    event_type, event = typed
+    assert type(event) is event_type
+
+
+def _rule_name(event_type: type) -> str:
+    name = event_type.__name__
+    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
+
+
+# -- the model sink ------------------------------------------------------------------------
+
+
+@attrs.define
+class _Span:
+    span_id: int
+    parent_id: int | None
+    spec: Any
+    open: bool = True
+    errors: int = 0
+    children: list[int] = attrs.Factory(list)
+
+
+class SpanTree:
+    """Applies commands the way a tracing backend would, asserting the tree rules."""
+
+    def __init__(self) -> None:
+        self.spans: dict[int, _Span] = {}
+        self.session: int | None = None
+        self.active_agent: int | None = None  # the agent span started last
+        self.turns_started = 0
+        self.traces_opened = 0
+        self.traces_closed = 0
+        self.finished = False  # the session span has ended
+
+    # queries
+
+    def open_spans(self, kind: type | None = None) -> list[_Span]:
+        return [
+            span
+            for span in self.spans.values()
+            if span.open and (kind is None or isinstance(span.spec, kind))
+        ]
+
+    def open_children(self, span_id: int) -> list[_Span]:
+        return [self.spans[c] for c in self.spans[span_id].children if self.spans[c].open]
+
+    def _require_open(self, span_id: int, *kinds: type) -> _Span:
+        span = self.spans.get(span_id)
+        assert span is not None, f"span {span_id} was never started"
+        assert span.open, f"span {span_id} ({span.spec}) has already ended"
+        if kinds:
+            assert isinstance(span.spec, kinds), f"span {span_id} is a {span.spec}"
+        return span
+
+    # commands
+
+    def apply(self, command: Command) -> None:
+        match command:
+            case OpenTrace():
+                assert self.traces_opened == 0, "OpenTrace twice"
+                assert not self.spans, "OpenTrace after a span started"
+                self.traces_opened += 1
+            case AnnotateTrace():
+                assert self.traces_opened == 1 and self.traces_closed == 0, (
+                    "AnnotateTrace without an open trace of the machine's own"
+                )
+            case AnnotateSpan(span_id=span_id):
+                self._require_open(span_id, SessionSpec)
+            case CloseTrace():
+                assert self.traces_opened == 1, "CloseTrace without OpenTrace"
+                assert self.traces_closed == 0, "CloseTrace twice"
+                assert not self.open_spans(), "CloseTrace before every EndSpan"
+                assert self.finished
+                self.traces_closed += 1
+            case StartSpan(span_id=span_id, parent_id=parent_id, spec=spec):
+                self._start(span_id, parent_id, spec)
+            case EndSpan(span_id=span_id):
+                span = self._require_open(span_id)
+                still_open = self.open_children(span_id)
+                assert not still_open, f"span {span_id} ends before its children {still_open}"
+                span.open = False
+                if span_id == self.session:
+                    self.finished = True
+            case SetUsage(span_id=span_id):
+                self._require_open(span_id, TurnSpec, SessionSpec)
+            case SetOutput(span_id=span_id):
+                self._require_open(span_id, FunctionSpec)
+            case SetHandoffTarget(span_id=span_id):
+                self._require_open(span_id, HandoffSpec)
+            case FlagTurn(span_id=span_id, flag=flag):
+                self._require_open(span_id, TurnSpec)
+                assert flag in ("interrupted", "cut_off")
+            case SetError(span_id=span_id):
+                span = self._require_open(span_id)
+                span.errors += 1
+                assert span.errors == 1, f"span {span_id} got a second error"
+            case Diagnostic():
+                pass
+            case _:
+                raise AssertionError(f"not a command: {command!r}")
+
+    def _start(self, span_id: int, parent_id: int | None, spec: Any) -> None:
+        assert not self.finished, f"span {span_id} started after the session ended"
+        assert span_id not in self.spans, f"span id {span_id} reused"
+        assert all(span_id > other for other in self.spans), "span ids not handed out in order"
+        if parent_id is None:
+            assert isinstance(spec, SessionSpec), f"{spec} at the root"
+            assert self.session is None, "a second session span"
+            self.session = span_id
+        else:
+            parent = self._require_open(parent_id)
+            parent.children.append(span_id)
+        match spec:
+            case SessionSpec():
+                assert parent_id is None
+            case AgentSpec():
+                # siblings under the session span, never nested
+                assert parent_id == self.session, f"agent span under {parent_id}"
+                self.active_agent = span_id
+            case TurnSpec(turn=number, agent_name=agent_name):
+                assert parent_id == self.active_agent, "turn not under the active agent"
+                self.turns_started += 1
+                assert number == self.turns_started, "turns not numbered 1, 2, ..."
+                assert agent_name == self.spans[parent_id].spec.name
+            case FunctionSpec() | HandoffSpec():
+                assert parent_id == self.active_agent, "call not under the requesting agent"
+                if isinstance(spec, HandoffSpec):
+                    assert spec.from_agent == self.spans[parent_id].spec.name
+            case GuardrailSpec(triggered=triggered):
+                assert triggered
+                assert parent_id is not None
+                assert isinstance(self.spans[parent_id].spec, AgentSpec | SessionSpec)
+            case _:
+                raise AssertionError(f"unknown span spec {spec!r}")
+        self.spans[span_id] = _Span(span_id, parent_id, spec)
+
+
+# -- the state machine test ----------------------------------------------------------------
+
+
+def _copy_event(event: object) -> object:
+    """An equal, separately built copy of an event (garbage is kept as it is)."""
+    if type(event) in EVENT_TYPES:
+        return attrs.evolve(event)  # type: ignore[misc]
+    return event
+
+
+@attrs.frozen
+class _Before:
+    call_span: _Span | None  # the open function or handoff span of the event's call id
+    call_errored: bool
+    call_id_used: bool  # some ToolCalled with this id already opened a span
+    turn_span: _Span | None  # the open turn of the event's response id
+    session_errored: bool
+    error_target: tuple[int, bool]  # the latest open turn, else the session: (id, errored)
+    active_agent: tuple[int, bool] | None  # the active agent span: (id, errored)
+
+
+class MachineProperties(RuleBasedStateMachine):
+    """One session: a lenient and a strict machine fed the same events, side by side."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lenient = SpanMachine()
+        self.strict = SpanMachine(strict=True)
+        self.tree = SpanTree()
+        self.log: list[object] = []
+        self.outputs: list[Command] = []
+        self.muted = False
+        self.agent_events: dict[int, AgentActivated] = {}  # agent span -> its activation
+        self.call_of_span: dict[int, str] = {}  # function / handoff span -> call id
+        self.fresh = 0  # fresh ids handed out so far
+        self.usage_pending: Usage | None = None  # reported, not yet on a turn
+        self.usage_total: Usage | None = None  # reported in the whole session
+        self.steps_ok = True
+
+    # -- feeding and checking ----------------------------------------------------------
+
+    def feed(self, event: object) -> tuple[Command, ...]:
+        self.steps_ok = False
+        note(f"feed({event!r})")
+        state_before = self.lenient.state
+        started_before = self.tree.session is not None
+        before = self._snapshot(event)
+        out = self.lenient.feed(event)  # type: ignore[arg-type]
+        note(f"  -> {out!r}")
+
+        diagnostics = [c for c in out if isinstance(c, Diagnostic)]
+        if diagnostics:
+            (diagnostic,) = diagnostics
+            assert out == (diagnostic,), "a diagnostic comes alone"
+            assert diagnostic.state == state_before
+            assert diagnostic.event == type(event).__name__
+            with pytest.raises(UnexpectedEvent) as raised:
+                self.strict.feed(event)  # type: ignore[arg-type]
+            error = raised.value
+            assert (error.state, error.event_name, error.reason) == (
+                diagnostic.state,
+                diagnostic.event,
+                diagnostic.reason,
+            )
+            assert error.event is event
+            assert error.state in str(error) and error.event_name in str(error)
+        else:
+            assert self.strict.feed(event) == out  # type: ignore[arg-type]
+        assert self.strict.state == self.lenient.state
+        for call_id in self._known_call_ids():
+            assert self.strict.function_span(call_id) == self.lenient.function_span(call_id)
+
+        if self.muted:
+            assert out == (), "tracing is disabled, yet the machine spoke"
+        elif (
+            isinstance(event, SessionStarted)
+            and not event.tracing_enabled
+            and state_before == IDLE
+            and not started_before
+        ):
+            assert out == ()
+            self.muted = True
+        if state_before == CLOSED:
+            assert list(out) == diagnostics, "the closed machine did more than report"
+
+        for command in out:
+            self.tree.apply(command)
+        if not diagnostics and not self.muted:
+            self._check_effect(event, out, before)
+        self._remember(event, out)
+        self.log.append(event)
+        self.outputs.extend(out)
+        self.check_session()
+        self.steps_ok = True
+        return out
+
+    def _snapshot(self, event: object) -> _Before:
+        """What the sink knows, before the event, about the spans the event names."""
+        call_id = getattr(event, "call_id", None) if type(event) in EVENT_TYPES else None
+        call_span = None
+        if call_id is not None:
+            for span in self.tree.open_spans(FunctionSpec) + self.tree.open_spans(HandoffSpec):
+                if self.call_of_span[span.span_id] == call_id:
+                    call_span = span
+        response_id = getattr(event, "response_id", None) if type(event) in EVENT_TYPES else None
+        turn_span = None
+        if response_id is not None:
+            for span in self.tree.open_spans(TurnSpec):
+                if span.spec.response_id == response_id:
+                    turn_span = span
+                    break
+        session = self.tree.spans.get(self.tree.session or 0)
+        turns = self.tree.open_spans(TurnSpec)
+        target = turns[-1] if turns else session
+        active = self.tree.spans.get(self.tree.active_agent or 0)
+        return _Before(
+            active_agent=(
+                (active.span_id, active.errors > 0)
+                if active is not None and active.open and self.lenient.state in WITH_AGENT
+                else None
+            ),
+            error_target=(target.span_id, target.errors > 0) if target else (0, False),
+            call_span=call_span,
+            call_errored=call_span is not None and call_span.errors > 0,
+            call_id_used=call_id in self.call_of_span.values(),
+            turn_span=turn_span,
+            session_errored=session is not None and session.errors > 0,
+        )
+
+    def _check_usage(self, event: object, out: tuple[Command, ...]) -> None:
+        """Usage goes to the turn that ends next, and its sum to the session span."""
+        if isinstance(event, UsageReported):
+            pending, total = self.usage_pending, self.usage_total
+            self.usage_pending = event.usage if pending is None else pending + event.usage
+            self.usage_total = event.usage if total is None else total + event.usage
+        for command in out:
+            if isinstance(command, SetUsage) and command.span_id == self.tree.session:
+                assert command.usage == self.usage_total, "session usage is not the sum"
+            elif isinstance(command, SetUsage):
+                assert command.usage == self.usage_pending, "turn usage is not what was reported"
+                self.usage_pending = None
+            elif isinstance(command, EndSpan) and isinstance(
+                self.tree.spans[command.span_id].spec, TurnSpec
+            ):
+                assert self.usage_pending is None, "a turn ended without the pending usage"
+        if isinstance(event, SessionClosed | EntryFailed) and self.tree.session is not None:
+            assert (SetUsage(self.tree.session, self.usage_total) in out) == (
+                self.usage_total is not None
+            )
+
+    def _check_effect(self, event: object, out: tuple[Command, ...], before: _Before) -> None:
+        """Each accepted event does what the design says to the spans it names."""
+        call = before.call_span
+        ended = [c.span_id for c in out if isinstance(c, EndSpan)]
+        self._check_usage(event, out)
+        match event:
+            case ToolCalled():
+                if before.call_id_used:
+                    assert out == (), "a repeated call id opened a second span"
+                else:
+                    assert len(out) == 1 and isinstance(out[0], StartSpan)
+            case ToolOutputSent(output=output) if call is not None:
+                assert ended[0] == call.span_id, "the call's span did not end with its output"
+                assert (SetOutput(call.span_id, output) in out) == (output is not None)
+            case ToolFailed(error=error) if call is not None:
+                assert ended[0] == call.span_id, "the failed call's span did not end"
+                assert (SetError(call.span_id, error) in out) != before.call_errored
+            case ToolOutputSent() | ToolFailed():
+                assert out == (), "a late output or failure of a finished call changed spans"
+            case (
+                ToolApprovalRequested()
+                | ToolApproved()
+                | ToolRejected()
+                | ToolGuardrailRejected()
+                | UsageReported()
+            ):
+                assert out == (), "held for the span's end, not recorded at once"
+            case ErrorReported(error=error) if call is not None:
+                assert out == (() if before.call_errored else (SetError(call.span_id, error),))
+            case ErrorReported() if before.call_id_used:
+                assert out == (), "an error of a finished call changed spans"
+            case ErrorReported(error=error):
+                # not about an open call: on the latest open turn, else on the session span
+                target, errored = before.error_target
+                assert out == (() if errored else (SetError(target, error),))
+            case TransportFailed(error=error):
+                expected = () if before.session_errored else (SetError(self.tree.session, error),)
+                assert out == expected, "a transport failure belongs on the session span"
+            case ServerSessionIdentified(session_id=session_id):
+                on_span = AnnotateSpan(self.tree.session, TRACE_KEY_SERVER_SESSION, session_id)
+                if self.tree.traces_opened:
+                    on_trace = AnnotateTrace(TRACE_KEY_SERVER_SESSION, session_id)
+                    assert out == (on_trace, on_span)
+                else:
+                    assert out == (on_span,), "the caller's trace was annotated"
+            case SessionStarted(group_id=group_id, open_trace=open_trace):
+                assert isinstance(out[-1 if open_trace or group_id is None else -2], StartSpan)
+                if not open_trace and group_id is not None:
+                    # the caller's trace keeps its own group; the session span records ours
+                    assert out[-1] == AnnotateSpan(self.tree.session, "group_id", group_id)
+            case AgentActivated(name=name) if call is not None and isinstance(
+                call.spec, HandoffSpec
+            ):
+                (start,) = (c for c in out if isinstance(c, StartSpan))
+                assert out.index(EndSpan(call.span_id)) < out.index(start)
+                retarget = SetHandoffTarget(call.span_id, name)
+                assert (retarget in out) == (name != call.spec.to_agent)
+            case AgentActivated():
+                assert not any(isinstance(self.tree.spans[i].spec, HandoffSpec) for i in ended), (
+                    "a handoff ended without its call id"
+                )
+            case TurnStarted(response_id=response_id):
+                if before.turn_span is not None:
+                    assert out == (), "a late turn_started opened a second turn"
+                else:
+                    (start,) = out
+                    assert isinstance(start, StartSpan)
+                    assert start.spec.response_id == response_id  # type: ignore[union-attr]
+            case TurnEnded() if before.turn_span is not None:
+                assert before.turn_span.span_id in ended, "the turn of that response stayed open"
+            case SessionClosed(error=error) | EntryFailed(error=error) if self.tree.session:
+                assert ended[-1] == self.tree.session, "the session span did not end last"
+                if isinstance(event, EntryFailed) and before.active_agent is not None:
+                    # every span open at a failed entry carries its error
+                    active, errored = before.active_agent
+                    assert (SetError(active, event.error) in out) != errored
+                if error is not None and not before.session_errored:
+                    assert SetError(self.tree.session, error) in out
+                if self.tree.traces_opened:
+                    assert out[-1] == CloseTrace()
+            case _:
+                pass
+
+    def _remember(self, event: object, out: Sequence[Command]) -> None:
+        started = [c for c in out if isinstance(c, StartSpan)]
+        if isinstance(event, AgentActivated):
+            for command in started:
+                assert isinstance(command.spec, AgentSpec)
+                assert command.spec.name == event.name
+                assert command.spec.tools == event.tools
+                assert command.spec.handoffs == tuple(r.agent_name for r in event.handoffs)
+                self.agent_events[command.span_id] = event
+        if isinstance(event, ToolCalled):
+            for command in started:
+                self.call_of_span[command.span_id] = event.call_id
+                self._check_call_kind(event, command)
+
+    def _check_call_kind(self, event: ToolCalled, command: StartSpan) -> None:
+        activation = self.agent_events[command.parent_id]  # type: ignore[index]
+        targets = {r.tool_name: r.agent_name for r in activation.handoffs}
+        if event.name in targets:
+            assert command.spec == HandoffSpec(activation.name, targets[event.name])
+        else:
+            assert command.spec == FunctionSpec(event.name, event.call_id, event.arguments)
+
+    def check_session(self) -> None:
+        tree, state = self.tree, self.lenient.state
+        agents = tree.open_spans(AgentSpec)
+        if state == IDLE:
+            assert not any(isinstance(s.spec, AgentSpec) for s in tree.spans.values())
+        if state in WITH_AGENT:
+            assert tree.active_agent is not None
+            assert tree.spans[tree.active_agent].open, "the active agent's span ended"
+        # An inactive agent span stays open only while one of its turns or calls is open.
+        for agent in agents:
+            if agent.span_id != tree.active_agent or state not in WITH_AGENT:
+                assert tree.open_children(agent.span_id), (
+                    f"agent span {agent.span_id} is no longer active, has nothing open, "
+                    "and did not end"
+                )
+        handoffs_open = bool(tree.open_spans(HandoffSpec))
+        assert (state == HANDING_OFF) == handoffs_open, f"{state} with handoffs {handoffs_open}"
+        if state == CLOSED:
+            assert not tree.open_spans(), "the machine closed with spans open"
+            assert tree.traces_closed == tree.traces_opened
+            if tree.session is None:
+                assert not tree.spans and tree.traces_opened == 0
+        # The machine knows its open function spans by call id, and nothing else.
+        open_functions = {
+            self.call_of_span[s.span_id]: s.span_id for s in tree.open_spans(FunctionSpec)
+        }
+        for call_id in self._known_call_ids():
+            assert self.lenient.function_span(call_id) == open_functions.get(call_id)
+
+    # -- what fits right now -------------------------------------------------------------
+
+    def _active(self) -> AgentActivated | None:
+        if self.lenient.state not in WITH_AGENT or self.tree.active_agent is None:
+            return None
+        return self.agent_events.get(self.tree.active_agent)
+
+    def _open_call_ids(self, kind: type) -> list[str]:
+        return [self.call_of_span[s.span_id] for s in self.tree.open_spans(kind)]
+
+    @staticmethod
+    def _fitting_or_not(
+        data: st.DataObject, fitting: Iterable[Any], other: st.SearchStrategy[Any]
+    ) -> Any:
+        candidates = list(fitting)
+        if candidates:
+            return data.draw(st.sampled_from(candidates) | other)
+        return data.draw(other)
+
+    def _call_id(self, data: st.DataObject) -> str:
+        return self._fitting_or_not(  # type: ignore[no-any-return]
+            data,
+            self._open_call_ids(FunctionSpec) + self._open_call_ids(HandoffSpec),
+            st.sampled_from(CALL_IDS),
+        )
+
+    def _fresh_id(self, prefix: str) -> str:
+        self.fresh += 1
+        return f"{prefix}_new{self.fresh}"
+
+    def _known_call_ids(self) -> set[str]:
+        return {*CALL_IDS, *self.call_of_span.values()}
+
+    # -- rules: one per event type, plus garbage ----------------------------------------
+
+    @initialize(data=st.data())
+    def prelude(self, data: st.DataObject) -> None:
+        """Most sessions start traced and put an agent in place first; some do not."""
+        if data.draw(_one_in(8), label="skip SessionStarted"):
+            return
+        start = data.draw(session_starts)
+        muted = data.draw(_one_in(8), label="tracing disabled")
+        self.feed(attrs.evolve(start, tracing_enabled=not muted))
+        if not data.draw(_one_in(8), label="skip AgentActivated"):
+            self.feed(data.draw(agent_activations(st.none())))
+
+    @rule(event=session_starts)
+    def session_started(self, event: SessionStarted) -> None:
+        self.feed(event)
+
+    @rule(data=st.data())
+    def agent_activated(self, data: st.DataObject) -> None:
+        in_flight = self._open_call_ids(HandoffSpec)
+        call_ids = (
+            (st.sampled_from(in_flight) | optional_call_ids) if in_flight else optional_call_ids
+        )
+        self.feed(data.draw(agent_activations(call_ids)))
+
+    @rule(data=st.data())
+    def turn_started(self, data: st.DataObject) -> None:
+        open_ids = [s.spec.response_id for s in self.tree.open_spans(TurnSpec)]
+        self.feed(TurnStarted(self._fitting_or_not(data, open_ids, optional_response_ids)))
+
+    @rule(usage=usages)
+    def usage_reported(self, usage: Usage) -> None:
+        self.feed(UsageReported(usage))
+
+    @rule(data=st.data())
+    def turn_ended(self, data: st.DataObject) -> None:
+        open_ids = [s.spec.response_id for s in self.tree.open_spans(TurnSpec)]
+        self.feed(TurnEnded(self._fitting_or_not(data, open_ids, optional_response_ids)))
+
+    @rule()
+    def audio_interrupted(self) -> None:
+        self.feed(AudioInterrupted())
+
+    @rule(data=st.data(), arguments=st.none() | texts)
+    def tool_called(self, data: st.DataObject, arguments: str | None) -> None:
+        active = self._active()
+        names: list[str] = []
+        if active is not None:
+            names = [*active.tools, *(route.tool_name for route in active.handoffs)]
+        other = st.sampled_from(TOOL_NAMES + HANDOFF_TOOLS + ("nope",))
+        name = self._fitting_or_not(data, names, other)
+        call_id = data.draw(st.sampled_from(CALL_IDS) | st.builds(self._fresh_id, st.just("call")))
+        self.feed(ToolCalled(call_id, name, arguments))
+
+    @rule(data=st.data())
+    def tool_approval_requested(self, data: st.DataObject) -> None:
+        self.feed(ToolApprovalRequested(self._call_id(data)))
+
+    @rule(data=st.data())
+    def tool_approved(self, data: st.DataObject) -> None:
+        self.feed(ToolApproved(self._call_id(data)))
+
+    @rule(data=st.data())
+    def tool_rejected(self, data: st.DataObject) -> None:
+        self.feed(ToolRejected(self._call_id(data)))
+
+    @rule(data=st.data(), stage=st.sampled_from(("input", "output")))
+    def tool_guardrail_rejected(self, data: st.DataObject, stage: str) -> None:
+        self.feed(ToolGuardrailRejected(self._call_id(data), stage))
+
+    @rule(data=st.data(), output=st.none() | texts)
+    def tool_output_sent(self, data: st.DataObject, output: str | None) -> None:
+        self.feed(ToolOutputSent(self._call_id(data), output))
+
+    @rule(data=st.data(), error=error_infos)
+    def tool_failed(self, data: st.DataObject, error: ErrorInfo) -> None:
+        self.feed(ToolFailed(self._call_id(data), error))
+
+    @rule(data=st.data(), names=st.lists(st.sampled_from(GUARDRAILS), max_size=2))
+    def guardrail_tripped(self, data: st.DataObject, names: list[str]) -> None:
+        keys = [event.agent for event in self.agent_events.values()]
+        agent = self._fitting_or_not(data, keys, st.none() | st.sampled_from(AGENT_KEYS))
+        out = self.feed(GuardrailTripped(agent, tuple(names)))
+        active = self._active()
+        if out and not isinstance(out[0], Diagnostic):
+            assert len(out) == 2 * len(names)
+            for start, name in zip(out[::2], names, strict=True):
+                assert isinstance(start, StartSpan)
+                assert start.spec == GuardrailSpec(name, True)
+                if active is not None and agent == active.agent:
+                    assert start.parent_id == self.tree.active_agent
+            assert out[1::2] == tuple(EndSpan(c.span_id) for c in out[::2])  # type: ignore[union-attr]
+
+    @rule(data=st.data(), error=error_infos)
+    def error_reported(self, data: st.DataObject, error: ErrorInfo) -> None:
+        call_id = self._call_id(data) if data.draw(st.booleans(), label="about a call") else None
+        self.feed(ErrorReported(error, call_id=call_id))
+
+    @rule(error=error_infos)
+    def transport_failed(self, error: ErrorInfo) -> None:
+        self.feed(TransportFailed(error))
+
+    @rule(session_id=st.sampled_from(("sess_1", "sess_2")))
+    def server_session_identified(self, session_id: str) -> None:
+        out = self.feed(ServerSessionIdentified(session_id))
+        if any(isinstance(c, AnnotateTrace) for c in out):
+            assert self.tree.traces_opened == 1
+
+    @rule(data=st.data(), error=st.none() | error_infos)
+    def entry_failed_or_session_closed(self, data: st.DataObject, error: ErrorInfo | None) -> None:
+        """The two ends of a session, drawn less often than the rest so sessions get deep."""
+        if not data.draw(_one_in(3), label="end the session now"):
+            return
+        if data.draw(st.booleans(), label="entry failed") and error is not None:
+            self.feed(EntryFailed(error))
+        else:
+            self.feed(SessionClosed(error))
+
+    # -- episodes: a few fitting events in a row, so that sessions get deep ---------------
+
+    @rule(data=st.data(), usage=st.none() | usages)
+    def a_whole_turn(self, data: st.DataObject, usage: Usage | None) -> None:
+        response_id = data.draw(st.none() | st.builds(self._fresh_id, st.just("resp")))
+        self.feed(TurnStarted(response_id))
+        if data.draw(st.booleans(), label="barge in"):
+            self.feed(AudioInterrupted())
+        if usage is not None:
+            self.feed(UsageReported(usage))
+        if data.draw(_one_in(4), label="leave the turn open"):
+            return
+        self.feed(TurnEnded(response_id))
+
+    @rule(data=st.data(), arguments=st.none() | texts, output=st.none() | texts)
+    def a_tool_round_trip(
+        self, data: st.DataObject, arguments: str | None, output: str | None
+    ) -> None:
+        active = self._active()
+        tools = list(active.tools) if active is not None else []
+        name = self._fitting_or_not(data, tools, st.just("nope"))
+        call_id = self._fresh_id("call")
+        self.feed(ToolCalled(call_id, name, arguments))
+        steps = st.sampled_from(("approval", "approved", "rejected", "guardrail", "error"))
+        for step in data.draw(st.lists(steps, max_size=3), label="on the way"):
+            match step:
+                case "approval":
+                    self.feed(ToolApprovalRequested(call_id))
+                case "approved":
+                    self.feed(ToolApproved(call_id))
+                case "rejected":
+                    self.feed(ToolRejected(call_id))
+                case "guardrail":
+                    stage = data.draw(st.sampled_from(("input", "output")))
+                    self.feed(ToolGuardrailRejected(call_id, stage))
+                case _:
+                    self.feed(ErrorReported(data.draw(error_infos), call_id=call_id))
+        ending = data.draw(st.sampled_from(("output", "failed", "left open")), label="ending")
+        if ending == "output":
+            self.feed(ToolOutputSent(call_id, output))
+        elif ending == "failed":
+            self.feed(ToolFailed(call_id, data.draw(error_infos)))
+
+    @rule(data=st.data(), key=st.sampled_from(AGENT_KEYS))
+    def a_handoff(self, data: st.DataObject, key: int) -> None:
+        active = self._active()
+        if active is None or not active.handoffs:
+            route = data.draw(routes)
+        else:
+            route = data.draw(st.sampled_from(active.handoffs))
+        call_id = self._fresh_id("call")
+        self.feed(ToolCalled(call_id, route.tool_name))
+        ending = data.draw(st.sampled_from(("done", "failed", "in flight")), label="ending")
+        if ending == "done":
+            name = data.draw(st.just(route.agent_name) | st.sampled_from(AGENT_NAMES))
+            self.feed(
+                data.draw(
+                    agent_activations(st.just(call_id)).map(
+                        lambda e: attrs.evolve(e, agent=key, name=name)
+                    )
+                )
+            )
+            if data.draw(st.booleans(), label="transfer message"):
+                self.feed(ToolOutputSent(call_id, "transferred"))
+        elif ending == "failed":
+            self.feed(ToolFailed(call_id, data.draw(error_infos)))
+
+    @rule(thing=garbage)
+    def not_an_event(self, thing: object) -> None:
+        out = self.feed(thing)
+        if not self.muted:
+            assert len(out) == 1 and isinstance(out[0], Diagnostic)
+
+    @invariant()
+    def strict_and_lenient_agree_on_the_state(self) -> None:
+        assert self.strict.state == self.lenient.state
+
+    def teardown(self) -> None:
+        if not self.steps_ok:
+            return  # a step already failed: let its error be the one reported
+        if self.lenient.state != CLOSED:
+            self.feed(SessionClosed())
+            if not self.muted:
+                assert self.lenient.state == CLOSED
+                assert not self.tree.open_spans(), "spans left open after SessionClosed"
+        if self.tree.traces_opened:
+            assert self.tree.traces_closed == 1
+            last_end = max(i for i, c in enumerate(self.outputs) if isinstance(c, EndSpan))
+            assert self.outputs.index(CloseTrace()) > last_end
+        # Event sourcing: the log alone gives the very same commands, every time.
+        replayed = replay(self.log)  # type: ignore[arg-type]
+        assert replayed == tuple(self.outputs)
+        assert replay(self.log) == replayed  # type: ignore[arg-type]
+        assert replay([_copy_event(e) for e in self.log]) == replayed  # type: ignore[misc]
+
+
+MachineProperties.TestCase.settings = settings(stateful_step_count=100)
+TestMachineProperties = MachineProperties.TestCase
+
+
+# -- plain properties ---------------------------------------------------------------------
+
+
+@given(st.lists(any_input, max_size=40))
+def test_lenient_mode_never_raises_and_replay_is_deterministic(events: list[object]) -> None:
+    machine = SpanMachine()
+    fed: list[Command] = []
+    for event in events:
+        fed.extend(machine.feed(event))  # type: ignore[arg-type]
+    assert replay(events) == tuple(fed)  # type: ignore[arg-type]
+    assert replay(copy.copy(events)) == replay(events)  # type: ignore[arg-type]
+
+
+@given(session_starts, st.lists(any_input, max_size=40))
+def test_tracing_disabled_means_no_command_at_all(
+    start: SessionStarted, events: list[object]
+) -> None:
+    log = [attrs.evolve(start, tracing_enabled=False), *events]
+    assert replay(log) == ()  # type: ignore[arg-type]
+    assert replay(log, strict=True) == ()  # type: ignore[arg-type]
+
+
+@given(st.lists(any_input, max_size=40))
+def test_nothing_before_the_session_starts_opens_a_span(events: list[object]) -> None:
+    """Until a SessionStarted (or the close), every event is only reported."""
+    machine = SpanMachine()
+    for event in events:
+        if isinstance(event, SessionStarted | SessionClosed) and type(event) in EVENT_TYPES:
+            break
+        out = machine.feed(event)  # type: ignore[arg-type]
+        assert len(out) == 1 and isinstance(out[0], Diagnostic), out
+        assert machine.state == IDLE

@@ -1,0 +1,821 @@
+"""The span machine by example: the exact commands of the main scenarios of a session.
+
+Each test feeds a short event log and states, command by command, what DESIGN.md says the
+span tree gets. Span ids are handed out in order from 1 (the session span), so in a session
+that starts with one agent the agent span is 2 and the next span is 3.
+"""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from realtime_spans.core import (
+    AGENT_ACTIVE,
+    CLOSED,
+    HANDING_OFF,
+    IDLE,
+    SESSION_SPAN_ID,
+    TRACE_KEY_SERVER_SESSION,
+    AgentActivated,
+    AgentSpec,
+    AnnotateSpan,
+    AnnotateTrace,
+    AudioInterrupted,
+    CloseTrace,
+    Diagnostic,
+    EndSpan,
+    EntryFailed,
+    ErrorInfo,
+    ErrorReported,
+    FlagTurn,
+    FunctionSpec,
+    GuardrailSpec,
+    GuardrailTripped,
+    HandoffRoute,
+    HandoffSpec,
+    OpenTrace,
+    ServerSessionIdentified,
+    SessionClosed,
+    SessionSpec,
+    SessionStarted,
+    SetError,
+    SetHandoffTarget,
+    SetOutput,
+    SetUsage,
+    SpanMachine,
+    StartSpan,
+    ToolApprovalRequested,
+    ToolApproved,
+    ToolCalled,
+    ToolFailed,
+    ToolGuardrailRejected,
+    ToolOutputSent,
+    ToolRejected,
+    TransportFailed,
+    TurnEnded,
+    TurnSpec,
+    TurnStarted,
+    UnexpectedEvent,
+    Usage,
+    UsageReported,
+    replay,
+)
+
+GREETER = 1  # agent keys, as an adapter would choose them
+SPECIALIST = 2
+BILLING = 3
+
+TO_SPECIALIST = HandoffRoute("transfer_to_specialist", "Specialist")
+TO_BILLING = HandoffRoute("transfer_to_billing", "Billing")
+
+SESSION = SESSION_SPAN_ID  # 1
+AGENT = 2  # the starting agent's span in every session opened by ``_greeter_session``
+
+BOOM = ErrorInfo("boom")
+
+
+def _greeter_activation() -> AgentActivated:
+    return AgentActivated(
+        GREETER, "Greeter", tools=("get_weather", "lookup"), handoffs=(TO_SPECIALIST, TO_BILLING)
+    )
+
+
+def _greeter_session(*, strict: bool = False, open_trace: bool = True) -> SpanMachine:
+    """A machine with the session span (1) and the Greeter's agent span (2) open."""
+    machine = SpanMachine(strict=strict)
+    machine.feed(SessionStarted("Support line", open_trace=open_trace))
+    assert machine.feed(_greeter_activation()) == (
+        StartSpan(
+            AGENT,
+            SESSION,
+            AgentSpec("Greeter", ("get_weather", "lookup"), ("Specialist", "Billing")),
+        ),
+    )
+    assert machine.state == AGENT_ACTIVE
+    return machine
+
+
+def _close_greeter_session() -> tuple[EndSpan | CloseTrace, ...]:
+    """What closing a session with nothing open but the Greeter gives."""
+    return (EndSpan(AGENT), EndSpan(SESSION), CloseTrace())
+
+
+# -- entry and close ------------------------------------------------------------------------
+
+
+def test_entry_without_an_active_trace_opens_one_and_closes_it_last() -> None:
+    machine = SpanMachine()
+    start = SessionStarted("Support line", group_id="g1", metadata={"team": "voice"})
+    assert machine.feed(start) == (
+        OpenTrace("Support line", "g1", {"team": "voice"}),
+        StartSpan(SESSION, None, SessionSpec("Support line")),
+    )
+    assert machine.state == IDLE
+    assert machine.feed(AgentActivated(GREETER, "Greeter")) == (
+        StartSpan(2, SESSION, AgentSpec("Greeter", (), ())),
+    )
+    assert machine.feed(SessionClosed()) == (EndSpan(2), EndSpan(SESSION), CloseTrace())
+    assert machine.state == CLOSED
+
+
+def test_entry_inside_an_active_trace_joins_it_and_never_closes_it() -> None:
+    machine = SpanMachine()
+    start = SessionStarted("Support line", open_trace=False)
+    # parent None: the span (or trace) current where the session was entered
+    assert machine.feed(start) == (StartSpan(SESSION, None, SessionSpec("Support line")),)
+    assert machine.feed(SessionClosed()) == (EndSpan(SESSION),)
+
+
+def test_entry_inside_an_active_trace_keeps_its_own_group_id_on_the_session_span() -> None:
+    machine = SpanMachine()
+    start = SessionStarted("Support line", group_id="g1", open_trace=False)
+    assert machine.feed(start) == (
+        StartSpan(SESSION, None, SessionSpec("Support line")),
+        AnnotateSpan(SESSION, "group_id", "g1"),
+    )
+
+
+def test_a_close_with_an_error_records_it_on_the_session_span() -> None:
+    machine = _greeter_session()
+    assert machine.feed(SessionClosed(BOOM)) == (SetError(SESSION, BOOM), *_close_greeter_session())
+
+
+def test_a_session_closed_before_it_started_produces_nothing() -> None:
+    machine = SpanMachine()
+    assert machine.feed(SessionClosed()) == ()
+    assert machine.state == CLOSED
+    assert machine.feed(SessionStarted("late")) == (
+        Diagnostic(CLOSED, "SessionStarted", "the session is closed"),
+    )
+
+
+def test_tracing_disabled_silences_the_whole_session() -> None:
+    log = [
+        SessionStarted("s", tracing_enabled=False),
+        AgentActivated(GREETER, "Greeter", tools=("lookup",)),
+        TurnStarted("r1"),
+        ToolCalled("c1", "lookup"),
+        TurnEnded("r1"),
+        TurnEnded("r1"),  # would be a diagnostic if tracing were on
+        "not an event",
+        SessionClosed(),
+        SessionClosed(),
+    ]
+    assert replay(log) == ()  # type: ignore[arg-type]
+    assert replay(log, strict=True) == ()  # type: ignore[arg-type]
+
+
+# -- turns ------------------------------------------------------------------------------------
+
+
+def test_a_turn_with_usage() -> None:
+    machine = _greeter_session()
+    usage = Usage(requests=1, input_tokens=10, output_tokens=5, total_tokens=15)
+    assert machine.feed(TurnStarted("resp_1")) == (
+        StartSpan(3, AGENT, TurnSpec(1, "Greeter", "resp_1")),
+    )
+    assert machine.feed(UsageReported(usage)) == ()  # held for the turn that ends next
+    assert machine.feed(TurnEnded("resp_1")) == (SetUsage(3, usage), EndSpan(3))
+    # the session span gets the totals at the close
+    assert machine.feed(SessionClosed()) == (
+        EndSpan(AGENT),
+        SetUsage(SESSION, usage),
+        EndSpan(SESSION),
+        CloseTrace(),
+    )
+
+
+def test_turns_are_numbered_through_the_session_and_usage_adds_up() -> None:
+    machine = _greeter_session()
+    first = Usage(requests=1, input_tokens=3, total_tokens=3, input_audio_tokens=2)
+    second = Usage(requests=1, output_tokens=4, total_tokens=4, output_text_tokens=4)
+    machine.feed(TurnStarted("r1"))
+    machine.feed(UsageReported(first))
+    assert machine.feed(TurnEnded("r1")) == (SetUsage(3, first), EndSpan(3))
+    assert machine.feed(TurnStarted("r2")) == (StartSpan(4, AGENT, TurnSpec(2, "Greeter", "r2")),)
+    machine.feed(UsageReported(second))
+    assert machine.feed(TurnEnded("r2")) == (SetUsage(4, second), EndSpan(4))
+    total = Usage(
+        requests=2,
+        input_tokens=3,
+        output_tokens=4,
+        total_tokens=7,
+        input_audio_tokens=2,
+        output_text_tokens=4,
+    )
+    assert SetUsage(SESSION, total) in machine.feed(SessionClosed())
+
+
+def test_usage_goes_to_the_turn_that_ends_next() -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted("r1"))  # span 3
+    machine.feed(TurnStarted("r2"))  # span 4, overlapping
+    part_1, part_2 = Usage(total_tokens=5), Usage(total_tokens=6)
+    machine.feed(UsageReported(part_1))
+    machine.feed(UsageReported(part_2))
+    # usage carries no response id: both reports land on whichever turn ends first
+    assert machine.feed(TurnEnded("r1")) == (SetUsage(3, Usage(total_tokens=11)), EndSpan(3))
+    assert machine.feed(TurnEnded("r2")) == (EndSpan(4),)
+
+
+def test_a_late_duplicate_turn_started_is_ignored() -> None:
+    machine = _greeter_session()
+    assert machine.feed(TurnStarted("r1")) == (StartSpan(3, AGENT, TurnSpec(1, "Greeter", "r1")),)
+    assert machine.feed(TurnStarted("r1")) == ()
+    assert machine.feed(TurnEnded("r1")) == (EndSpan(3),)
+    # once that turn has ended, the id may start a turn again
+    assert machine.feed(TurnStarted("r1")) == (StartSpan(4, AGENT, TurnSpec(2, "Greeter", "r1")),)
+
+
+def test_turns_without_response_ids_end_latest_first() -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted())  # 3
+    machine.feed(TurnStarted())  # 4: without ids, nothing says it is a duplicate
+    assert machine.feed(TurnEnded()) == (EndSpan(4),)
+    # an id that no open turn has ends the latest turn that has no id
+    assert machine.feed(TurnEnded("r9")) == (EndSpan(3),)
+    assert machine.feed(TurnEnded()) == (
+        Diagnostic(AGENT_ACTIVE, "TurnEnded", "no open turn matches"),
+    )
+
+
+def test_an_interruption_flags_the_open_turn_once() -> None:
+    machine = _greeter_session()
+    assert machine.feed(AudioInterrupted()) == ()  # no turn: playback of an old response
+    machine.feed(TurnStarted("r1"))
+    assert machine.feed(AudioInterrupted()) == (FlagTurn(3, "interrupted"),)
+    assert machine.feed(AudioInterrupted()) == ()
+    assert machine.feed(TurnEnded("r1")) == (EndSpan(3),)
+
+
+def test_a_turn_open_at_the_close_is_cut_off_with_its_usage() -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted("r1"))
+    usage = Usage(total_tokens=9)
+    machine.feed(UsageReported(usage))
+    assert machine.feed(SessionClosed()) == (
+        FlagTurn(3, "cut_off"),
+        SetUsage(3, usage),
+        EndSpan(3),
+        EndSpan(AGENT),
+        SetUsage(SESSION, usage),
+        EndSpan(SESSION),
+        CloseTrace(),
+    )
+
+
+# -- tool calls -------------------------------------------------------------------------------
+
+
+def test_a_tool_call_ended_by_its_output() -> None:
+    machine = _greeter_session()
+    args = '{"city": "Paris"}'
+    assert machine.feed(ToolCalled("c1", "get_weather", args)) == (
+        StartSpan(3, AGENT, FunctionSpec("get_weather", "c1", args)),
+    )
+    assert machine.function_span("c1") == 3
+    assert machine.feed(ToolOutputSent("c1", "sunny")) == (SetOutput(3, "sunny"), EndSpan(3))
+    assert machine.function_span("c1") is None
+    assert machine.feed(SessionClosed()) == _close_greeter_session()
+
+
+def test_a_sensitive_tool_call_records_neither_input_nor_output() -> None:
+    machine = _greeter_session()
+    assert machine.feed(ToolCalled("c1", "lookup")) == (
+        StartSpan(3, AGENT, FunctionSpec("lookup", "c1", None)),
+    )
+    assert machine.feed(ToolOutputSent("c1")) == (EndSpan(3),)
+
+
+def test_a_repeated_call_id_and_a_late_output_change_nothing() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    assert machine.feed(ToolCalled("c1", "lookup")) == ()
+    machine.feed(ToolOutputSent("c1", "done"))
+    assert machine.feed(ToolCalled("c1", "lookup")) == ()  # finished ids stay taken
+    assert machine.feed(ToolOutputSent("c1", "again")) == ()
+    assert machine.feed(ToolFailed("c1", BOOM)) == ()
+
+
+def test_a_call_rejected_by_approval() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    assert machine.feed(ToolApprovalRequested("c1")) == ()
+    assert machine.feed(ToolRejected("c1")) == ()  # recorded when the call's span ends
+    rejected = ErrorInfo("Tool execution rejected", {"tool_name": "lookup", "status": "rejected"})
+    assert machine.feed(ToolOutputSent("c1", "not allowed")) == (
+        SetOutput(3, "not allowed"),
+        SetError(3, rejected),
+        EndSpan(3),
+    )
+
+
+def test_an_approved_call_ends_normally() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    machine.feed(ToolApprovalRequested("c1"))
+    assert machine.feed(ToolApproved("c1")) == ()
+    assert machine.feed(ToolOutputSent("c1", "ok")) == (SetOutput(3, "ok"), EndSpan(3))
+
+
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [("input", "Tool call rejected by guardrail"), ("output", "Tool output rejected by guardrail")],
+)
+def test_a_call_rejected_by_a_tool_guardrail(stage: str, message: str) -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    assert machine.feed(ToolGuardrailRejected("c1", stage)) == ()
+    error = ErrorInfo(
+        message, {"tool_name": "lookup", "status": "guardrail_rejected", "stage": stage}
+    )
+    assert machine.feed(ToolOutputSent("c1")) == (SetError(3, error), EndSpan(3))
+
+
+def test_a_call_still_awaiting_approval_at_the_close() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    machine.feed(ToolApprovalRequested("c1"))
+    waiting = ErrorInfo(
+        "Tool call still awaiting approval when the session closed",
+        {"tool_name": "lookup", "status": "awaiting_approval"},
+    )
+    assert machine.feed(SessionClosed()) == (
+        SetError(3, waiting),
+        EndSpan(3),
+        *_close_greeter_session(),
+    )
+
+
+def test_a_running_call_at_the_close_is_cancelled() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    machine.feed(ToolApprovalRequested("c1"))
+    machine.feed(ToolApproved("c1"))  # no longer waiting: running when the close comes
+    cancelled = ErrorInfo(
+        "Tool call cancelled: the session closed before its output was sent",
+        {"tool_name": "lookup", "status": "cancelled"},
+    )
+    assert machine.feed(SessionClosed()) == (
+        SetError(3, cancelled),
+        EndSpan(3),
+        *_close_greeter_session(),
+    )
+
+
+def test_a_rejected_call_cut_by_the_close_keeps_its_rejection() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    machine.feed(ToolRejected("c1"))
+    rejected = ErrorInfo("Tool execution rejected", {"tool_name": "lookup", "status": "rejected"})
+    assert machine.feed(SessionClosed())[:2] == (SetError(3, rejected), EndSpan(3))
+
+
+def test_an_unknown_tool_gets_a_function_span_that_ends_as_not_found() -> None:
+    machine = _greeter_session()
+    assert machine.feed(ToolCalled("c1", "delete_everything")) == (
+        StartSpan(3, AGENT, FunctionSpec("delete_everything", "c1", None)),
+    )
+    not_found = ErrorInfo(
+        "Tool delete_everything not found",
+        {"tool_name": "delete_everything", "status": "not_found"},
+    )
+    assert machine.feed(ToolOutputSent("c1", "no such tool")) == (
+        SetOutput(3, "no such tool"),
+        SetError(3, not_found),
+        EndSpan(3),
+    )
+
+
+def test_a_failing_tool() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    assert machine.feed(ToolFailed("c1", BOOM)) == (SetError(3, BOOM), EndSpan(3))
+    assert machine.function_span("c1") is None
+
+
+def test_events_about_unknown_calls_are_diagnosed() -> None:
+    machine = _greeter_session()
+    for event in (
+        ToolApprovalRequested("c9"),
+        ToolApproved("c9"),
+        ToolRejected("c9"),
+        ToolGuardrailRejected("c9"),
+        ToolOutputSent("c9"),
+        ToolFailed("c9", BOOM),
+    ):
+        reason = "no open tool call 'c9'"
+        assert machine.feed(event) == (Diagnostic(AGENT_ACTIVE, type(event).__name__, reason),)
+
+
+# -- handoffs ---------------------------------------------------------------------------------
+
+
+def _handoff_called(machine: SpanMachine) -> None:
+    assert machine.feed(ToolCalled("h1", "transfer_to_specialist")) == (
+        StartSpan(3, AGENT, HandoffSpec("Greeter", "Specialist")),
+    )
+    assert machine.state == HANDING_OFF
+    assert machine.function_span("h1") is None  # a handoff has no function span
+
+
+def test_a_handoff_completed_by_the_new_agent() -> None:
+    machine = _greeter_session()
+    _handoff_called(machine)
+    activation = AgentActivated(SPECIALIST, "Specialist", tools=("refund",), call_id="h1")
+    # the handoff ends, then the outgoing agent (nothing of its own is open), then the
+    # incoming agent starts as its sibling under the session span
+    assert machine.feed(activation) == (
+        EndSpan(3),
+        EndSpan(AGENT),
+        StartSpan(4, SESSION, AgentSpec("Specialist", ("refund",), ())),
+    )
+    assert machine.state == AGENT_ACTIVE
+    # the handoff's transfer message is sent after the new agent is in place
+    assert machine.feed(ToolOutputSent("h1", "transferred")) == ()
+    assert machine.feed(TurnStarted("r1")) == (StartSpan(5, 4, TurnSpec(1, "Specialist", "r1")),)
+
+
+def test_a_handoff_that_led_elsewhere_records_the_actual_target() -> None:
+    machine = _greeter_session()
+    _handoff_called(machine)
+    assert machine.feed(AgentActivated(BILLING, "Billing", call_id="h1")) == (
+        SetHandoffTarget(3, "Billing"),
+        EndSpan(3),
+        EndSpan(AGENT),
+        StartSpan(4, SESSION, AgentSpec("Billing", (), ())),
+    )
+
+
+def test_a_failed_handoff_leaves_the_outgoing_agent_active() -> None:
+    machine = _greeter_session()
+    _handoff_called(machine)
+    assert machine.feed(ToolFailed("h1", BOOM)) == (SetError(3, BOOM), EndSpan(3))
+    assert machine.state == AGENT_ACTIVE
+    # the Greeter is still the one taking turns
+    assert machine.feed(TurnStarted("r1")) == (StartSpan(4, AGENT, TurnSpec(1, "Greeter", "r1")),)
+
+
+def test_a_handoff_cut_by_the_close() -> None:
+    machine = _greeter_session()
+    _handoff_called(machine)
+    cancelled = ErrorInfo(
+        "Handoff cancelled: the session closed before the new agent was in place",
+        {"to_agent": "Specialist", "status": "cancelled"},
+    )
+    assert machine.feed(SessionClosed()) == (
+        SetError(3, cancelled),
+        EndSpan(3),
+        *_close_greeter_session(),
+    )
+
+
+def test_a_handoff_output_before_its_new_agent_is_diagnosed() -> None:
+    machine = _greeter_session()
+    _handoff_called(machine)
+    assert machine.feed(ToolOutputSent("h1")) == (
+        Diagnostic(HANDING_OFF, "ToolOutputSent", "a handoff's output came before its new agent"),
+    )
+    assert machine.feed(ToolApproved("h1")) == (
+        Diagnostic(HANDING_OFF, "ToolApproved", "'h1' is a handoff, not a tool call"),
+    )
+
+
+def test_parallel_handoffs_keep_handing_off_until_none_is_in_flight() -> None:
+    machine = _greeter_session()
+    _handoff_called(machine)
+    assert machine.feed(ToolCalled("h2", "transfer_to_billing")) == (
+        StartSpan(4, AGENT, HandoffSpec("Greeter", "Billing")),
+    )
+    # h1 completes; the Greeter's span waits for h2, its last open child
+    assert machine.feed(AgentActivated(SPECIALIST, "Specialist", call_id="h1")) == (
+        EndSpan(3),
+        StartSpan(5, SESSION, AgentSpec("Specialist", (), ())),
+    )
+    assert machine.state == HANDING_OFF
+    assert machine.feed(ToolFailed("h2", BOOM)) == (SetError(4, BOOM), EndSpan(4), EndSpan(AGENT))
+    assert machine.state == AGENT_ACTIVE
+
+
+# -- switching agents -------------------------------------------------------------------------
+
+
+def test_update_agent_while_a_tool_of_the_previous_agent_runs_defers_its_end() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))  # 3, the Greeter's
+    # update_agent(): the Billing agent takes over, but the Greeter's span stays open
+    assert machine.feed(AgentActivated(BILLING, "Billing")) == (
+        StartSpan(4, SESSION, AgentSpec("Billing", (), ())),
+    )
+    assert machine.feed(TurnStarted("r1")) == (StartSpan(5, 4, TurnSpec(1, "Billing", "r1")),)
+    # the Greeter's span ends with its last open child, right after it
+    assert machine.feed(ToolOutputSent("c1", "found")) == (
+        SetOutput(3, "found"),
+        EndSpan(3),
+        EndSpan(AGENT),
+    )
+    assert machine.feed(SessionClosed()) == (
+        FlagTurn(5, "cut_off"),
+        EndSpan(5),
+        EndSpan(4),
+        EndSpan(SESSION),
+        CloseTrace(),
+    )
+
+
+def test_a_retired_agent_left_open_by_a_tool_ends_at_the_close_after_its_tool() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    machine.feed(AgentActivated(BILLING, "Billing"))  # 4
+    out = machine.feed(SessionClosed())
+    assert out[1:] == (EndSpan(3), EndSpan(AGENT), EndSpan(4), EndSpan(SESSION), CloseTrace())
+
+
+def test_update_agent_with_nothing_open_ends_the_previous_agent_at_once() -> None:
+    machine = _greeter_session()
+    assert machine.feed(AgentActivated(GREETER, "Greeter")) == (
+        EndSpan(AGENT),
+        StartSpan(3, SESSION, AgentSpec("Greeter", (), ())),
+    )
+
+
+def test_update_agent_mid_handoff_then_the_handoff_completes() -> None:
+    machine = _greeter_session()
+    _handoff_called(machine)
+    # update_agent() while h1 is in flight: the Greeter waits for its handoff span
+    assert machine.feed(AgentActivated(BILLING, "Billing")) == (
+        StartSpan(4, SESSION, AgentSpec("Billing", (), ())),
+    )
+    assert machine.state == HANDING_OFF
+    assert machine.feed(AgentActivated(SPECIALIST, "Specialist", call_id="h1")) == (
+        EndSpan(3),
+        EndSpan(AGENT),
+        EndSpan(4),
+        StartSpan(5, SESSION, AgentSpec("Specialist", (), ())),
+    )
+    assert machine.state == AGENT_ACTIVE
+
+
+# -- guardrails -------------------------------------------------------------------------------
+
+
+def test_guardrail_spans_open_and_end_at_once_under_the_agent_that_tripped() -> None:
+    machine = _greeter_session()
+    assert machine.feed(GuardrailTripped(GREETER, ("no_refunds", "polite"))) == (
+        StartSpan(3, AGENT, GuardrailSpec("no_refunds", True)),
+        EndSpan(3),
+        StartSpan(4, AGENT, GuardrailSpec("polite", True)),
+        EndSpan(4),
+    )
+
+
+def test_a_guardrail_of_an_agent_still_open_goes_under_that_agent() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))  # keeps the Greeter's span open
+    machine.feed(AgentActivated(BILLING, "Billing"))  # 4
+    assert machine.feed(GuardrailTripped(GREETER, ("polite",))) == (
+        StartSpan(5, AGENT, GuardrailSpec("polite", True)),
+        EndSpan(5),
+    )
+    # an unknown (or absent) agent key falls back to the active agent
+    assert machine.feed(GuardrailTripped(None, ("polite",))) == (
+        StartSpan(6, 4, GuardrailSpec("polite", True)),
+        EndSpan(6),
+    )
+
+
+def test_a_guardrail_before_any_agent_goes_under_the_session() -> None:
+    machine = SpanMachine()
+    machine.feed(SessionStarted("s"))
+    assert machine.feed(GuardrailTripped(GREETER, ("polite",))) == (
+        StartSpan(2, SESSION, GuardrailSpec("polite", True)),
+        EndSpan(2),
+    )
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def test_errors_go_to_the_call_then_the_turn_then_the_session() -> None:
+    machine = _greeter_session()
+    tool_error, turn_error, session_error = ErrorInfo("tool"), ErrorInfo("turn"), ErrorInfo("s")
+    assert machine.feed(ErrorReported(session_error)) == (SetError(SESSION, session_error),)
+    machine.feed(TurnStarted("r1"))  # 3
+    machine.feed(ToolCalled("c1", "lookup"))  # 4
+    assert machine.feed(ErrorReported(tool_error, call_id="c1")) == (SetError(4, tool_error),)
+    assert machine.feed(ErrorReported(turn_error)) == (SetError(3, turn_error),)
+    # a call id no open call has: the latest open turn gets it (it has one already)
+    assert machine.feed(ErrorReported(turn_error, call_id="c9")) == ()
+
+
+def test_a_span_keeps_the_first_error_it_gets() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    assert machine.feed(ErrorReported(BOOM, call_id="c1")) == (SetError(3, BOOM),)
+    assert machine.feed(ToolFailed("c1", ErrorInfo("second"))) == (EndSpan(3),)
+    assert machine.feed(ErrorReported(ErrorInfo("late"), call_id="c1")) == ()
+
+
+def test_a_transport_failure_is_recorded_on_the_session_span() -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted("r1"))
+    socket = ErrorInfo("socket closed")
+    assert machine.feed(TransportFailed(socket)) == (SetError(SESSION, socket),)
+    # the session then closes with its open turn cut off
+    assert machine.feed(SessionClosed()) == (
+        FlagTurn(3, "cut_off"),
+        EndSpan(3),
+        *_close_greeter_session(),
+    )
+
+
+def test_a_failed_entry_ends_every_span_with_the_error() -> None:
+    machine = SpanMachine()
+    machine.feed(SessionStarted("s"))
+    refused = ErrorInfo("connection refused")
+    assert machine.feed(EntryFailed(refused)) == (
+        SetError(SESSION, refused),
+        EndSpan(SESSION),
+        CloseTrace(),
+    )
+    assert machine.state == CLOSED
+
+
+def test_a_failed_entry_after_the_starting_agent_marks_both_spans() -> None:
+    machine = _greeter_session()
+    refused = ErrorInfo("connection refused")
+    assert machine.feed(EntryFailed(refused)) == (
+        SetError(AGENT, refused),
+        SetError(SESSION, refused),
+        *_close_greeter_session(),
+    )
+
+
+# -- correlation with the server-side trace ---------------------------------------------------
+
+
+def test_the_server_session_id_goes_on_the_trace_only_when_the_machine_opened_it() -> None:
+    own = _greeter_session(open_trace=True)
+    assert own.feed(ServerSessionIdentified("sess_1")) == (
+        AnnotateTrace(TRACE_KEY_SERVER_SESSION, "sess_1"),
+        AnnotateSpan(SESSION, TRACE_KEY_SERVER_SESSION, "sess_1"),
+    )
+    joined = _greeter_session(open_trace=False)
+    # the caller's trace is not ours to change: only the session span records the id
+    assert joined.feed(ServerSessionIdentified("sess_1")) == (
+        AnnotateSpan(SESSION, TRACE_KEY_SERVER_SESSION, "sess_1"),
+    )
+
+
+# -- events that do not fit: lenient and strict -----------------------------------------------
+
+
+def test_events_before_the_start_and_after_the_close_are_diagnosed() -> None:
+    machine = SpanMachine()
+    assert machine.feed(AgentActivated(GREETER, "Greeter")) == (
+        Diagnostic(IDLE, "AgentActivated", "the session has not started"),
+    )
+    assert machine.feed(TurnStarted()) == (
+        Diagnostic(IDLE, "TurnStarted", "not accepted in state 'idle'"),
+    )
+    machine.feed(SessionStarted("s"))
+    assert machine.feed(SessionStarted("s")) == (
+        Diagnostic(IDLE, "SessionStarted", "the session has already started"),
+    )
+    machine.feed(SessionClosed())
+    assert machine.feed(TransportFailed(BOOM)) == (
+        Diagnostic(CLOSED, "TransportFailed", "the session is closed"),
+    )
+    assert machine.feed(SessionClosed()) == (
+        Diagnostic(CLOSED, "SessionClosed", "the session is closed"),
+    )
+
+
+@pytest.mark.parametrize(
+    "garbage", [None, 42, "TurnStarted", {"type": "turn_started"}, TurnStarted]
+)
+def test_garbage_input_is_diagnosed_leniently_and_raises_strictly(garbage: object) -> None:
+    machine = _greeter_session()
+    name = type(garbage).__name__
+    assert machine.feed(garbage) == (  # type: ignore[arg-type]
+        Diagnostic(AGENT_ACTIVE, name, "not a realtime_spans.core event"),
+    )
+    strict = _greeter_session(strict=True)
+    with pytest.raises(UnexpectedEvent) as raised:
+        strict.feed(garbage)  # type: ignore[arg-type]
+    assert raised.value.event is garbage
+    assert raised.value.event_name == name
+    assert raised.value.state == AGENT_ACTIVE
+
+
+def test_strict_mode_errors_name_the_state_and_the_event() -> None:
+    machine = SpanMachine(strict=True)
+    assert machine.strict
+    with pytest.raises(UnexpectedEvent) as raised:
+        machine.feed(TurnEnded("r1"))
+    error = raised.value
+    assert (error.state, error.event_name, error.reason) == (
+        IDLE,
+        "TurnEnded",
+        "not accepted in state 'idle'",
+    )
+    assert str(error) == "TurnEnded in state 'idle': not accepted in state 'idle'"
+
+    machine = _greeter_session(strict=True)
+    with pytest.raises(UnexpectedEvent, match=r"ToolOutputSent in state 'agent_active'") as raised:
+        machine.feed(ToolOutputSent("c9"))
+    assert raised.value.reason == "no open tool call 'c9'"
+    assert raised.value.event == ToolOutputSent("c9")
+
+
+def test_a_strict_raise_leaves_the_machine_as_it_was() -> None:
+    strict, lenient = _greeter_session(strict=True), _greeter_session()
+    for machine in (strict, lenient):
+        machine.feed(TurnStarted("r1"))
+        machine.feed(UsageReported(Usage(total_tokens=4)))
+        machine.feed(ToolCalled("c1", "lookup"))
+    for event in (TurnEnded("r9"), ToolFailed("c9", BOOM), SessionStarted("again")):
+        with pytest.raises(UnexpectedEvent):
+            strict.feed(event)
+        assert len(lenient.feed(event)) == 1
+    # the pending usage, the open turn and the open call are all still there
+    rest = [TurnEnded("r1"), ToolOutputSent("c1"), SessionClosed()]
+    assert [strict.feed(e) for e in rest] == [lenient.feed(e) for e in rest]
+    assert strict.state == lenient.state == CLOSED
+
+
+def test_strict_mode_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="strict must be a bool"):
+        SpanMachine(strict="yes")  # type: ignore[arg-type]
+
+
+# -- replay -----------------------------------------------------------------------------------
+
+
+def test_replay_gives_the_commands_of_feeding_one_by_one() -> None:
+    log = [
+        SessionStarted("s"),
+        _greeter_activation(),
+        TurnStarted("r1"),
+        ToolCalled("h1", "transfer_to_specialist"),
+        UsageReported(Usage(total_tokens=3)),
+        TurnEnded("r1"),
+        AgentActivated(SPECIALIST, "Specialist", call_id="h1"),
+        SessionClosed(),
+    ]
+    machine = SpanMachine()
+    fed = [command for event in log for command in machine.feed(event)]
+    assert replay(log) == tuple(fed)
+    assert replay([attrs.evolve(event) for event in log]) == replay(log)
+
+
+# -- event constructors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: SessionStarted(42), "workflow_name"),  # type: ignore[arg-type]
+        (lambda: SessionStarted("s", open_trace="yes"), "open_trace"),  # type: ignore[arg-type]
+        (lambda: SessionStarted("s", metadata=[("a", 1)]), "metadata"),  # type: ignore[arg-type]
+        (lambda: AgentActivated("1", "Greeter"), "agent"),  # type: ignore[arg-type]
+        (lambda: AgentActivated(1, "Greeter", tools=["lookup"]), "tools"),  # type: ignore[arg-type]
+        (lambda: AgentActivated(1, "Greeter", tools=("lookup", 3)), "tools"),  # type: ignore[arg-type]
+        (lambda: AgentActivated(1, "G", handoffs=("Billing",)), "handoffs"),  # type: ignore[arg-type]
+        (lambda: TurnStarted(7), "response_id"),  # type: ignore[arg-type]
+        (lambda: UsageReported({"total_tokens": 1}), "usage"),  # type: ignore[arg-type]
+        (lambda: ToolCalled("c1", None), "name"),  # type: ignore[arg-type]
+        (lambda: ToolOutputSent(1), "call_id"),  # type: ignore[arg-type]
+        (lambda: ToolFailed("c1", "boom"), "error"),  # type: ignore[arg-type]
+        (lambda: GuardrailTripped(1, ["polite"]), "guardrails"),  # type: ignore[arg-type]
+        (lambda: GuardrailTripped("Greeter", ()), "agent"),  # type: ignore[arg-type]
+        (lambda: ErrorReported("boom"), "error"),  # type: ignore[arg-type]
+        (lambda: SessionClosed("boom"), "error"),  # type: ignore[arg-type]
+        (lambda: ErrorInfo(42), "message"),  # type: ignore[arg-type]
+        (lambda: HandoffRoute("transfer", 3), "agent_name"),  # type: ignore[arg-type]
+        (lambda: Usage(input_tokens=-1), "input_tokens"),
+        (lambda: Usage(total_tokens=True), "total_tokens"),
+        (lambda: Usage(requests=1.5), "requests"),  # type: ignore[arg-type]
+        (lambda: Usage(output_audio_tokens="3"), "output_audio_tokens"),  # type: ignore[arg-type]
+    ],
+)
+def test_event_constructors_reject_wrong_types(build: object, field: str) -> None:
+    with pytest.raises(TypeError) as raised:
+        build()  # type: ignore[operator]
+    message = raised.value.args[0]  # attrs adds the attribute and the value as more args
+    assert isinstance(message, str)
+    assert field in message and "got" in message, message
+
+
+def test_a_tool_guardrail_stage_is_input_or_output() -> None:
+    with pytest.raises(ValueError) as raised:
+        ToolGuardrailRejected("c1", "middle")
+    assert "'stage' must be in ('input', 'output')" in raised.value.args[0]
+
+
+def test_events_are_frozen_values() -> None:
+    event = ToolCalled("c1", "lookup")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        event.name = "refund"  # type: ignore[misc]
+    assert event == ToolCalled("c1", "lookup")
