@@ -419,8 +419,9 @@ class SessionTap:
             self.task_calls.pop(task, None)
         else:
             self.task_calls[task] = handling.previous
-        if handling.owner and self.call_owners.get(handling.call_id) is task:  # type: ignore[arg-type]
-            del self.call_owners[handling.call_id]  # type: ignore[arg-type]
+        call_id = handling.call_id
+        if handling.owner and isinstance(call_id, str) and self.call_owners.get(call_id) is task:
+            del self.call_owners[call_id]
 
     def tool_task_raised(self, handling: _ToolTask, error: BaseException) -> None:
         """Handling the call raised: the call (or handoff) failed, unless it was cancelled.

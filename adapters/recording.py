@@ -156,6 +156,8 @@ class SpanRecorder(TracingProcessor):
 
     def end_count(self, span: Span[Any]) -> int:
         """How many times the processor was told that ``span`` ended."""
+        if not isinstance(span, Span):
+            raise TypeError(f"end_count() needs an SDK span, got {type(span).__name__}")
         with self._lock:
             return self._end_calls[span.span_id]
 
@@ -175,6 +177,8 @@ class SpanRecorder(TracingProcessor):
             >>> SpanRecorder().render()
             ''
         """
+        if trace_id is not None and not isinstance(trace_id, str):
+            raise TypeError(f"trace_id must be a str or None, got {type(trace_id).__name__}")
         traces = [t for t in self.traces if trace_id is None or t.trace_id == trace_id]
         spans = self.started
         order = {span.span_id: index for index, span in enumerate(spans)}

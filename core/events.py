@@ -9,7 +9,7 @@ an opaque integer key chosen by the adapter, errors are plain text, and anything
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import attrs
 from attrs.validators import deep_iterable, instance_of, optional
@@ -75,11 +75,20 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        summed: dict[str, int | None] = {}
-        for name in _USAGE_FIELDS:
-            mine, theirs = getattr(self, name), getattr(other, name)
-            summed[name] = theirs if mine is None else mine if theirs is None else mine + theirs
-        return Usage(**summed)  # type: ignore[arg-type]
+        return Usage.total((self, other))
+
+    @classmethod
+    def total(cls, usages: Iterable[Usage]) -> Usage:
+        """The field-by-field sum of several usages (``None`` counts as absent).
+
+        Example:
+            >>> Usage.total([Usage(total_tokens=2), Usage(total_tokens=3)]).total_tokens
+            5
+        """
+        sums: list[int | None] = [None] * len(_USAGE_FIELDS)
+        for usage in usages:
+            add_into(sums, usage)
+        return cls(*sums)  # type: ignore[arg-type]
 
     def as_dict(self) -> dict[str, int]:
         """The reported fields as a flat ``{name: tokens}`` dict, absent details left out.
@@ -92,6 +101,21 @@ class Usage:
 
 
 _USAGE_FIELDS = tuple(field.name for field in attrs.fields(Usage))
+
+
+def add_into(sums: list[int | None], usage: Usage) -> None:
+    """Add ``usage`` field by field into ``sums`` (in :class:`Usage` field order), in place.
+
+    Example:
+        >>> sums: list[int | None] = [None] * 13
+        >>> add_into(sums, Usage(input_tokens=4))
+        >>> sums[:3]
+        [0, 4, 0]
+    """
+    for index, value in enumerate(attrs.astuple(usage, recurse=False)):
+        if value is not None:
+            current = sums[index]
+            sums[index] = value if current is None else current + value
 
 
 @attrs.frozen
@@ -262,7 +286,9 @@ class ToolGuardrailRejected:
     """
 
     call_id: str = attrs.field(validator=_str)
-    stage: str = attrs.field(default="input", validator=attrs.validators.in_(("input", "output")))
+    stage: str = attrs.field(
+        default="input", validator=[_str, attrs.validators.in_(("input", "output"))]
+    )
 
 
 @attrs.frozen

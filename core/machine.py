@@ -92,6 +92,7 @@ from .events import (
     TurnStarted,
     Usage,
     UsageReported,
+    add_into,
 )
 
 IDLE: Final = "idle"
@@ -241,7 +242,7 @@ class SpanMachine:
         self._turn_count = 0
         self._turns: dict[int, _Turn] = {}  # open turns, oldest first
         self._pending_usage: Usage | None = None
-        self._total_usage: Usage | None = None
+        self._total_usage: list[int | None] | None = None  # summed field by field
         self._calls: dict[str, _Call] = {}  # open tool and handoff calls, by call id
         self._finished_calls: set[str] = set()
 
@@ -279,6 +280,8 @@ class SpanMachine:
             ['OpenTrace', 'StartSpan']
         """
         if self._muted:
+            if self._strict and type(event) not in _HANDLERS:
+                raise UnexpectedEvent(self._phase.state, event, "not a realtime_spans.core event")
             return ()
         handler = _HANDLERS.get(type(event))
         if handler is None:
@@ -420,12 +423,13 @@ class SpanMachine:
 
     def _on_usage_reported(self, event: UsageReported) -> tuple[Command, ...]:
         # Usage comes just before the turn_ended of its response, without a response id:
-        # hold it for the turn that ends next.
+        # hold it for the turn that ends next. The session's total is summed at close.
         usage = event.usage
         pending = self._pending_usage
         self._pending_usage = usage if pending is None else pending + usage
-        total = self._total_usage
-        self._total_usage = usage if total is None else total + usage
+        if self._total_usage is None:
+            self._total_usage = [None] * len(attrs.fields(Usage))
+        add_into(self._total_usage, usage)
         return ()
 
     def _on_turn_ended(self, event: TurnEnded) -> tuple[Command, ...]:
@@ -559,9 +563,11 @@ class SpanMachine:
         return tuple(out)
 
     def _on_guardrail_tripped(self, event: GuardrailTripped) -> tuple[Command, ...]:
-        parent = self._agent_spans.get(event.agent) if event.agent is not None else None
-        if parent is None:
-            parent = self._active.span_id if self._active is not None else SESSION_SPAN_ID
+        # Under the agent whose output tripped, while its span is open; else the session
+        # (never under another agent).
+        parent = SESSION_SPAN_ID
+        if event.agent is not None:
+            parent = self._agent_spans.get(event.agent, SESSION_SPAN_ID)
         out: list[Command] = []
         for name in event.guardrails:
             span_id = self._new_id()
@@ -599,8 +605,12 @@ class SpanMachine:
     def _on_entry_failed(self, event: EntryFailed) -> tuple[Command, ...]:
         # Every span opened so far carries the error that stopped the entry.
         out: list[Command] = []
-        if self._active is not None:
-            self._error(self._active.span_id, event.error, out)
+        for call in self._calls.values():
+            self._error(call.span_id, event.error, out)
+        for turn in self._turns.values():
+            self._error(turn.span_id, event.error, out)
+        for agent_span in self._children:
+            self._error(agent_span, event.error, out)
         return (*out, *self._close(event.error))
 
     def _on_session_closed(self, event: SessionClosed) -> tuple[Command, ...]:
@@ -619,7 +629,7 @@ class SpanMachine:
                 self._end_turn(turn, out)
             self._retire_active(out)
             if self._total_usage is not None:
-                out.append(SetUsage(SESSION_SPAN_ID, self._total_usage))
+                out.append(SetUsage(SESSION_SPAN_ID, Usage(*self._total_usage)))  # type: ignore[arg-type]
             out.append(EndSpan(SESSION_SPAN_ID))
             if self._trace_open:
                 self._trace_open = False

@@ -27,6 +27,7 @@ from realtime_spans.core import (
     EVENT_TYPES,
     HANDING_OFF,
     IDLE,
+    SESSION_SPAN_ID,
     TRACE_KEY_SERVER_SESSION,
     AgentActivated,
     AgentSpec,
@@ -422,6 +423,11 @@ class MachineProperties(RuleBasedStateMachine):
             )
             assert error.event is event
             assert error.state in str(error) and error.event_name in str(error)
+        elif self.muted and type(event) not in EVENT_TYPES:
+            # Muted, lenient says nothing at all; strict still refuses a non-event.
+            assert out == ()
+            with pytest.raises(UnexpectedEvent, match=r"not a realtime_spans\.core event"):
+                self.strict.feed(event)  # type: ignore[arg-type]
         else:
             assert self.strict.feed(event) == out  # type: ignore[arg-type]
         assert self.strict.state == self.lenient.state
@@ -764,6 +770,8 @@ class MachineProperties(RuleBasedStateMachine):
                 assert start.spec == GuardrailSpec(name, True)
                 if active is not None and agent == active.agent:
                     assert start.parent_id == self.tree.active_agent
+                if agent is None:  # never under an agent it cannot be traced to
+                    assert start.parent_id == SESSION_SPAN_ID
             assert out[1::2] == tuple(EndSpan(c.span_id) for c in out[::2])  # type: ignore[union-attr]
 
     @rule(data=st.data(), error=error_infos)
@@ -910,7 +918,11 @@ def test_tracing_disabled_means_no_command_at_all(
 ) -> None:
     log = [attrs.evolve(start, tracing_enabled=False), *events]
     assert replay(log) == ()  # type: ignore[arg-type]
-    assert replay(log, strict=True) == ()  # type: ignore[arg-type]
+    events_only = [event for event in log if type(event) in EVENT_TYPES]
+    assert replay(events_only, strict=True) == ()  # type: ignore[arg-type]
+    if len(events_only) < len(log):  # strict still refuses what is not an event at all
+        with pytest.raises(UnexpectedEvent, match=r"not a realtime_spans\.core event"):
+            replay(log, strict=True)  # type: ignore[arg-type]
 
 
 @given(st.lists(any_input, max_size=40))
