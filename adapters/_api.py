@@ -12,7 +12,7 @@ from agents.realtime.session import RealtimeSession
 from . import _compat
 from ._options import Options
 from ._peers import warn_once_if_competing
-from ._tap import TAP_ATTRIBUTE, SessionTap, traced_class
+from ._tap import TAP_ATTRIBUTE, SessionTap, tap_event_queue, traced_class
 
 logger = logging.getLogger("realtime_spans")
 
@@ -72,7 +72,9 @@ def _attach(session: S, options: Options) -> S:
             "is not supported by realtime-spans"
         )
     cls: Any = traced_class(type(session))
-    vars(session)[TAP_ATTRIBUTE] = SessionTap(options)
+    tap = SessionTap(options)
+    tap_event_queue(session, tap)
+    vars(session)[TAP_ATTRIBUTE] = tap
     session.__class__ = cls
     return session
 

@@ -22,8 +22,6 @@ except ImportError:  # pragma: no cover - a future SDK that moved it
 #: Private ``RealtimeSession`` members the tap overrides or reads (present since 0.22).
 SESSION_MEMBERS = (
     "__aenter__",
-    "_put_event",
-    "_put_event_nowait",
     "_handle_tool_call",
     "_send_pending_tool_output",
     "_send_tool_rejection",
@@ -31,6 +29,10 @@ SESSION_MEMBERS = (
     "_dispatch_snapshot_from_settings",
     "_cleanup",
 )
+
+#: The session's ``asyncio.Queue`` of events (an instance attribute since 0.22): the tap
+#: gives the session a :class:`~._tap.TappedEventQueue` in its place before entry.
+EVENT_QUEUE_ATTRIBUTE = "_event_queue"
 
 #: Overridden only where the SDK has it (tool output guardrails arrived in 0.23).
 OPTIONAL_SESSION_MEMBERS = ("_run_tool_output_guardrails",)

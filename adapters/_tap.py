@@ -4,9 +4,10 @@ A traced session keeps its identity (``traced(session) is session``); its class 
 thin subclass of its own class whose overrides report to a per-session :class:`SessionTap`
 and then do exactly what the original did. The tap sees:
 
-* every session event at the moment it is queued (``_put_event``/``_put_event_nowait``,
-  in the task that produced it): the model's turns, usage, tool calls, interruptions and
-  transport errors (wrapped in raw model events), tool approvals, guardrails and errors;
+* every session event at the moment it is queued (the session's event queue is a
+  :class:`TappedEventQueue`, whose ``_put`` runs in the task that produced the event):
+  the model's turns, usage, tool calls, interruptions and transport errors (wrapped in
+  raw model events), tool approvals, guardrails and errors;
 * each tool call's handling task (``_handle_tool_call``), where the call's function span
   is made current for the tool and the call's failure is seen;
 * each tool output as it is sent (``_send_pending_tool_output``), rejections and tool
@@ -16,9 +17,10 @@ and then do exactly what the original did. The tap sees:
   ``update_agent()`` right before the agent is swapped in);
 * entry (``__aenter__``) and the end of cleanup (``_cleanup``), whichever path closed it.
 
-Audio and other events that cannot change a span leave the tap after one dictionary
-lookup. Nothing here raises into the session: an internal failure is logged once, the
-session's spans are closed with an error, and tracing stops for that session only.
+Audio and other events that cannot change a span leave the tap after a type check and
+one or two dictionary lookups, without an extra call. Nothing here raises into the
+session: an internal failure is logged once, the session's spans are closed with an
+error, and tracing stops for that session only.
 """
 
 from __future__ import annotations
@@ -537,6 +539,9 @@ def _error(tap: SessionTap, event: RealtimeError) -> Event:
 
 
 #: Raw model events that can change a span, by the type of the model event they carry.
+#: ``RealtimeModelRawServerEvent`` (one per server message, audio deltas included) is not
+#: here: only a session correlating its trace with the server's looks at them, until it
+#: has seen ``session.created`` (see :meth:`TappedEventQueue._put`).
 RAW_CONVERTERS: dict[type[Any], Callable[[SessionTap, Any], Event | None]] = {
     RealtimeModelTurnStartedEvent: _turn_started,
     RealtimeModelTurnEndedEvent: _turn_ended,
@@ -544,7 +549,6 @@ RAW_CONVERTERS: dict[type[Any], Callable[[SessionTap, Any], Event | None]] = {
     RealtimeModelToolCallEvent: _tool_called,
     RealtimeModelAudioInterruptedEvent: _audio_interrupted,
     RealtimeModelExceptionEvent: _transport_failed,
-    RealtimeModelRawServerEvent: _raw_server_event,
 }
 
 #: Session events that can change a span, by type. Everything else (audio above all)
@@ -585,11 +589,55 @@ def is_traced_class(cls: type[Any]) -> bool:
     return bool(getattr(cls, "__realtime_spans_traced__", False))
 
 
-def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
-    raw_event = RealtimeRawModelEvent
-    raw_converters = RAW_CONVERTERS
-    session_converters = SESSION_CONVERTERS
+class TappedEventQueue(asyncio.Queue):  # type: ignore[type-arg]
+    """The session's event queue, made to report what is queued to the session's tap.
 
+    ``asyncio.Queue._put`` is the queue's storage hook (``LifoQueue`` and
+    ``PriorityQueue`` override it): every ``put``/``put_nowait`` of the session goes
+    through it, in the task that queues the event, after the session decided to queue it.
+    Overriding it costs an audio event a type check and a dict lookup or two, and no
+    extra call.
+    """
+
+    def __init__(self, tap: SessionTap, session: RealtimeSession) -> None:
+        self._realtime_spans_tap = tap
+        self._realtime_spans_session = session
+        super().__init__()
+
+    def _put(self, item: Any) -> None:
+        kind = type(item)
+        if kind is RealtimeRawModelEvent:
+            data_kind = type(item.data)
+            convert = RAW_CONVERTERS.get(data_kind)
+            if (
+                convert is None
+                and data_kind is RealtimeModelRawServerEvent
+                and self._realtime_spans_tap.want_server_session
+            ):
+                convert = _raw_server_event
+        else:
+            convert = SESSION_CONVERTERS.get(kind)
+        if convert is not None:
+            tap = self._realtime_spans_tap
+            if tap.live:
+                tap.handle(self._realtime_spans_session, convert, item)
+        self._queue.append(item)  # type: ignore[attr-defined] # what Queue._put does
+
+
+def tap_event_queue(session: RealtimeSession, tap: SessionTap) -> None:
+    """Make the session's event queue report what is queued to ``tap``."""
+    queue = getattr(session, _compat.EVENT_QUEUE_ATTRIBUTE, None)
+    if type(queue) is not asyncio.Queue or queue.maxsize or not queue.empty():
+        raise TypeError(
+            f"{type(session).__name__} has no empty asyncio.Queue of events: this "
+            "openai-agents release is not supported by realtime-spans"
+        )
+    # A new queue rather than a re-classed one: CPython keeps attribute access fast only
+    # on objects that keep the class they were made with (measured: +150 ns per put).
+    setattr(session, _compat.EVENT_QUEUE_ATTRIBUTE, TappedEventQueue(tap, session))
+
+
+def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
     class Traced(base):  # type: ignore[valid-type,misc]
         __slots__ = ()
         __realtime_spans_traced__ = True
@@ -604,30 +652,6 @@ def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
                 if tap.live:
                     tap.entry_failed(error)
                 raise
-
-        def _put_event(self, event: Any) -> Any:
-            tap: SessionTap = self._realtime_spans_tap
-            if tap.live:
-                kind = type(event)
-                if kind is raw_event:
-                    convert = raw_converters.get(type(event.data))
-                else:
-                    convert = session_converters.get(kind)
-                if convert is not None:
-                    tap.handle(self, convert, event)
-            return base._put_event(self, event)
-
-        def _put_event_nowait(self, event: Any) -> bool:
-            tap: SessionTap = self._realtime_spans_tap
-            if tap.live:
-                kind = type(event)
-                if kind is raw_event:
-                    convert = raw_converters.get(type(event.data))
-                else:
-                    convert = session_converters.get(kind)
-                if convert is not None:
-                    tap.handle(self, convert, event)
-            return base._put_event_nowait(self, event)
 
         def _dispatch_snapshot_from_settings(self, agent: Any, settings: Any) -> Any:
             snapshot = base._dispatch_snapshot_from_settings(self, agent, settings)

@@ -9,7 +9,9 @@ an opaque integer key chosen by the adapter, errors are plain text, and anything
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 import attrs
 from attrs.validators import deep_iterable, instance_of, optional
@@ -101,6 +103,11 @@ class Usage:
 
 
 _USAGE_FIELDS = tuple(field.name for field in attrs.fields(Usage))
+#: How many token counts a :class:`Usage` holds (the length of an :func:`add_into` list).
+USAGE_FIELD_COUNT: Final = len(_USAGE_FIELDS)
+#: A usage's fields as a tuple, in field order, read in one C call (``attrs.astuple``
+#: walks the fields in Python and costs several times more).
+_usage_values = operator.attrgetter(*_USAGE_FIELDS)
 
 
 def add_into(sums: list[int | None], usage: Usage) -> None:
@@ -112,7 +119,7 @@ def add_into(sums: list[int | None], usage: Usage) -> None:
         >>> sums[:3]
         [0, 4, 0]
     """
-    for index, value in enumerate(attrs.astuple(usage, recurse=False)):
+    for index, value in enumerate(_usage_values(usage)):
         if value is not None:
             current = sums[index]
             sums[index] = value if current is None else current + value
