@@ -1021,8 +1021,15 @@ def check_traced(conversation: Conversation, run: Run, recorder: SpanRecorder) -
     agents = _spans_of(recorder, "agent")
     agent_ids = {span.span_id for span in agents}
     assert all(span.parent_id == session_span.span_id for span in agents)
-    for kind in ("turn", "function", "handoff", "guardrail"):
+    for kind in ("turn", "function", "handoff"):
         assert all(span.parent_id in agent_ids for span in _spans_of(recorder, kind)), kind
+    # A guardrail hangs under the agent whose output tripped it while that agent's span is
+    # open, else under the session (never under another agent).
+    for guardrail in _spans_of(recorder, "guardrail"):
+        assert guardrail.parent_id in agent_ids | {session_span.span_id}
+        if guardrail.parent_id in agent_ids:
+            (parent,) = [agent for agent in agents if agent.span_id == guardrail.parent_id]
+            assert parent.ended_at >= guardrail.ended_at
 
     turns = _spans_of(recorder, "turn")
     calls = _spans_of(recorder, "function") + _spans_of(recorder, "handoff")
