@@ -228,3 +228,17 @@ async def run_call(
             pass
     model.assert_complete()
     return model
+
+
+#: The call as OpenInference shows it (span name [span kind]), indented by depth.
+OPENINFERENCE_TREE = [
+    f"{WORKFLOW} [AGENT]",  # the trace's root span
+    f"  {WORKFLOW} [CHAIN]",  # the session (task) span
+    "    Greeter [AGENT]",
+    "      get_weather [TOOL]",
+    "      handoff to Specialist [TOOL]",
+    "      turn [CHAIN]",
+    "      turn [CHAIN]",
+    "    Specialist [AGENT]",
+    "      turn [CHAIN]",
+]

@@ -25,7 +25,7 @@ from realtime_spans.adapters import SpanRecorder, instrument, traced
 
 from .conftest import OtelPipeline
 from .otel_trees import attribute, nesting_problems, parent_id, span_id, trace_id, tree
-from .scenario import CITY, WEATHER, WORKFLOW, run_call
+from .scenario import CITY, OPENINFERENCE_TREE, WEATHER, WORKFLOW, run_call
 
 KIND = "openinference.span.kind"
 
@@ -52,19 +52,6 @@ def _label(span: ReadableSpan) -> str:
     return f"{span.name} [{attribute(span, KIND)}]"
 
 
-EXPECTED_TREE = [
-    f"{WORKFLOW} [AGENT]",  # the trace's root span
-    f"  {WORKFLOW} [CHAIN]",  # the session (task) span
-    "    Greeter [AGENT]",
-    "      get_weather [TOOL]",
-    "      handoff to Specialist [TOOL]",
-    "      turn [CHAIN]",
-    "      turn [CHAIN]",
-    "    Specialist [AGENT]",
-    "      turn [CHAIN]",
-]
-
-
 def _named(spans: list[ReadableSpan], name: str) -> ReadableSpan:
     (span,) = [span for span in spans if span.name == name and attribute(span, KIND) != "CHAIN"]
     return span
@@ -82,7 +69,7 @@ async def test_the_call_arrives_as_one_otel_trace_with_the_session_tree(
 
     spans = list(openinference.exporter.get_finished_spans())
     assert len({trace_id(span) for span in spans}) == 1
-    assert tree(spans, _label) == EXPECTED_TREE
+    assert tree(spans, _label) == OPENINFERENCE_TREE
     assert nesting_problems(spans) == []
     assert all(span.status.is_ok for span in spans)
     assert recorder.open_spans == []

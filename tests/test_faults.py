@@ -60,7 +60,17 @@ from realtime_spans.adapters import (
 )
 from realtime_spans.core import SpanMachine
 
-from .support import END, audio, call, converse, event_signature, tree_problems, turn, usage
+from .support import (
+    END,
+    audio,
+    call,
+    converse,
+    event_signature,
+    handoff_steps,
+    tree_problems,
+    turn,
+    usage,
+)
 
 # -- the cast: a tool and a handoff callback that report what they see as current -------------
 
@@ -87,25 +97,6 @@ def _agents() -> RealtimeAgent[Any]:
         tools=[weather],
         handoffs=[realtime_handoff(specialist, on_handoff=_on_handoff)],
     )
-
-
-def _handoff_steps() -> list[RealtimeStep]:
-    """Greeter calls ``get_weather``, then hands off to the specialist, who answers."""
-    return [
-        RealtimeStep(
-            expect=RealtimeModelSendUserInput,
-            emit=turn("r1", call("get_weather", "c1", '{"city": "Oslo"}'), usage(10, 5)),
-        ),
-        RealtimeStep(
-            expect=RealtimeModelSendToolOutput,
-            emit=turn("r2", call("transfer_to_specialist", "c2"), usage(20, 5)),
-        ),
-        RealtimeStep(expect=RealtimeModelSendSessionUpdate),
-        RealtimeStep(
-            expect=RealtimeModelSendToolOutput,
-            emit=[*turn("r3", *audio("r3"), usage(30, 10)), END],
-        ),
-    ]
 
 
 def _three_messages_steps() -> list[RealtimeStep]:
@@ -228,12 +219,12 @@ class _Faulty(TracingProcessor):
 async def test_processor_that_raises_changes_nothing(
     failing: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    plain = await _run(_handoff_steps(), trace_it=None)
+    plain = await _run(handoff_steps(), trace_it=None)
 
     healthy = SpanRecorder()
     set_trace_processors([_Faulty(failing), healthy])  # the faulty one is called first
     try:
-        seen = await _run(_handoff_steps(), trace_it=traced)
+        seen = await _run(handoff_steps(), trace_it=traced)
     finally:
         set_trace_processors([])
 
@@ -447,12 +438,12 @@ async def test_tracing_disabled_mid_session(
 
 async def test_uninstrument_while_sessions_run(recorder: SpanRecorder) -> None:
     async def plain_run() -> Any:
-        return await _run(_handoff_steps(), trace_it=None)
+        return await _run(handoff_steps(), trace_it=None)
 
     plain = await plain_run()
 
     instrument(workflow_name="Instrumented")
-    models = [ScriptedRealtimeModel(_handoff_steps()) for _ in range(2)]
+    models = [ScriptedRealtimeModel(handoff_steps()) for _ in range(2)]
     sessions = [await RealtimeRunner(_agents(), model=m).run() for m in models]
     later: list[asyncio.Task[Any]] = []
 
@@ -490,7 +481,7 @@ async def test_uninstrument_while_sessions_run(recorder: SpanRecorder) -> None:
 def _ghost_turn_steps() -> list[RealtimeStep]:
     """The handoff conversation, with a ``turn_ended`` for a response that never started
     arriving while the first turn and its tool call are open."""
-    steps = _handoff_steps()
+    steps = handoff_steps()
     first = steps[0]
     ghost = RealtimeModelTurnEndedEvent(response_id="ghost")
     emit = list(first.emit)
@@ -510,7 +501,7 @@ async def test_internal_error_stops_tracing_for_that_session_only(
     recorder: SpanRecorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     plain_ghost = await _run(_ghost_turn_steps(), trace_it=None)
-    plain = await _run(_handoff_steps(), trace_it=None)
+    plain = await _run(handoff_steps(), trace_it=None)
 
     failing, healthy = await asyncio.gather(
         _run(
@@ -518,7 +509,7 @@ async def test_internal_error_stops_tracing_for_that_session_only(
             trace_it=lambda s: traced(s, workflow_name="failing"),
             prepare=_make_strict,
         ),
-        _run(_handoff_steps(), trace_it=lambda s: traced(s, workflow_name="healthy")),
+        _run(handoff_steps(), trace_it=lambda s: traced(s, workflow_name="healthy")),
     )
     assert failing == plain_ghost
     assert healthy == plain
