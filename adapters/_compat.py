@@ -34,8 +34,16 @@ SESSION_MEMBERS = (
 #: gives the session a :class:`~._tap.TappedEventQueue` in its place before entry.
 EVENT_QUEUE_ATTRIBUTE = "_event_queue"
 
-#: Overridden only where the SDK has it (tool output guardrails arrived in 0.23).
-OPTIONAL_SESSION_MEMBERS = ("_run_tool_output_guardrails",)
+
+def has_tool_output_guardrails(cls: type[Any]) -> bool:
+    """Whether realtime sessions of ``cls`` run tool output guardrails (0.23 and later); the
+    tap reports their rejections only there.
+
+    Example:
+        >>> isinstance(has_tool_output_guardrails(RealtimeSession), bool)
+        True
+    """
+    return callable(getattr(cls, "_run_tool_output_guardrails", None))
 
 
 def missing_session_members(cls: type[Any]) -> list[str]:

@@ -584,11 +584,6 @@ def traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
         return cls
 
 
-def is_traced_class(cls: type[Any]) -> bool:
-    """Whether ``cls`` is a traced session class."""
-    return bool(getattr(cls, "__realtime_spans_traced__", False))
-
-
 class TappedEventQueue(asyncio.Queue):  # type: ignore[type-arg]
     """The session's event queue, made to report what is queued to the session's tap.
 
@@ -715,7 +710,7 @@ def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
                 raise
             self._realtime_spans_tap.closed(None)
 
-    if callable(getattr(base, "_run_tool_output_guardrails", None)):
+    if _compat.has_tool_output_guardrails(base):
 
         async def _run_tool_output_guardrails(self: Any, **kwargs: Any) -> Any:
             output = kwargs.get("output")
