@@ -36,7 +36,7 @@ def tests(session: nox.Session, sdk: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
-    session.install("ruff>=0.6")
+    session.install("ruff==0.17.6")  # pinned: a new release may format differently
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -44,7 +44,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy: strict on the core, checked on the adapters."""
-    _install(session, "newest", "mypy>=1.11")
+    _install(session, "newest", "mypy==2.4.1")
     session.run(
         "mypy",
         "--config-file",
