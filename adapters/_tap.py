@@ -240,16 +240,9 @@ class SessionTap:
         self.task_calls.clear()
         self.call_owners.clear()
 
-    def handle(
-        self,
-        session: RealtimeSession,
-        convert: Callable[[SessionTap, Any], Event | None],
-        event: object,
-    ) -> None:
-        """Feed a session event the session is about to queue (it drops them once closing)."""
+    def handle(self, convert: Callable[[SessionTap, Any], Event | None], event: object) -> None:
+        """Feed an event the session is queueing (a closing session queues none)."""
         try:
-            if session._closing or session._closed:
-                return
             core_event = convert(self, event)
             if core_event is not None:
                 self.feed(core_event)
@@ -594,9 +587,8 @@ class TappedEventQueue(asyncio.Queue):  # type: ignore[type-arg]
     extra call.
     """
 
-    def __init__(self, tap: SessionTap, session: RealtimeSession) -> None:
+    def __init__(self, tap: SessionTap) -> None:
         self._realtime_spans_tap = tap
-        self._realtime_spans_session = session
         super().__init__()
 
     def _put(self, item: Any) -> None:
@@ -615,7 +607,7 @@ class TappedEventQueue(asyncio.Queue):  # type: ignore[type-arg]
         if convert is not None:
             tap = self._realtime_spans_tap
             if tap.live:
-                tap.handle(self._realtime_spans_session, convert, item)
+                tap.handle(convert, item)
         self._queue.append(item)  # type: ignore[attr-defined] # what Queue._put does
 
 
@@ -629,7 +621,7 @@ def tap_event_queue(session: RealtimeSession, tap: SessionTap) -> None:
         )
     # A new queue rather than a re-classed one: CPython keeps attribute access fast only
     # on objects that keep the class they were made with (measured: +150 ns per put).
-    setattr(session, _compat.EVENT_QUEUE_ATTRIBUTE, TappedEventQueue(tap, session))
+    setattr(session, _compat.EVENT_QUEUE_ATTRIBUTE, TappedEventQueue(tap))
 
 
 def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:

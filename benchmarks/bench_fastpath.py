@@ -111,9 +111,9 @@ async def count_calls(scenario: scenarios.Scenario) -> CallCounts:
         return put
 
     def counting_handle(original: Any) -> Any:
-        def handle(self: Any, session: Any, convert: Any, event: Any) -> None:
+        def handle(self: Any, convert: Any, event: Any) -> None:
             counts.handled[kind_of(event)] += 1
-            original(self, session, convert, event)
+            original(self, convert, event)
 
         return handle
 
