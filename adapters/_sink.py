@@ -192,6 +192,7 @@ class SdkSink:
     def __init__(self, ambient_span: Span[Any] | None, ambient_trace: Trace | None) -> None:
         self._ambient_span = ambient_span
         self._ambient_trace = ambient_trace
+        self._provider = get_trace_provider()  # the session's spans all come from one provider
         self._trace: Trace | None = None
         self._trace_context: contextvars.Context | None = None
         self._spans: dict[int, Span[Any]] = {}
@@ -251,7 +252,7 @@ class SdkSink:
 
     def _open_trace(self, command: OpenTrace) -> None:
         metadata = dict(command.metadata) if command.metadata is not None else None
-        trace = get_trace_provider().create_trace(
+        trace = self._provider.create_trace(
             name=command.workflow_name, group_id=command.group_id, metadata=metadata
         )
         context = contextvars.copy_context()
@@ -282,7 +283,7 @@ class SdkSink:
         self.check_root()
         parent_id = command.parent_id
         parent = self._spans[parent_id] if parent_id is not None else self._root()
-        span = get_trace_provider().create_span(span_data=_span_data(command.spec), parent=parent)
+        span = self._provider.create_span(span_data=_span_data(command.spec), parent=parent)
         if parent_id is not None and not is_recording(span) and is_recording(parent):
             raise TracingFault("tracing was disabled while the session ran")
         context = contextvars.copy_context()

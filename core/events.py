@@ -11,27 +11,53 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 import attrs
-from attrs.validators import deep_iterable, instance_of, optional
 
-_str = instance_of(str)
-_opt_str = optional(_str)
-_strs = deep_iterable(member_validator=_str, iterable_validator=instance_of(tuple))
-_opt_mapping = optional(instance_of(Mapping))  # type: ignore[type-abstract]
+# Validators are plain functions, one call per field: an event is built for every turn,
+# usage report and tool call of a session, so attrs' composed validator objects (two
+# ``__call__``s for an optional field) cost the session more than the check itself.
 
 
-def _non_negative(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TypeError(f"{attribute.name} must be a non-negative int, got {value!r}")
+def _is(kind: type[object] | tuple[type[object], ...], *, allow_none: bool = False) -> Any:
+    """A validator accepting instances of ``kind`` (and ``None`` with ``allow_none``)."""
+    expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+    if allow_none:
+        expected += " or None"
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, kind) or (allow_none and value is None):
+            return
+        raise TypeError(
+            f"'{attribute.name}' must be {expected}, got {value!r} ({type(value).__name__})"
+        )
+
+    return check
 
 
-def _opt_non_negative(
-    _inst: object, attribute: attrs.Attribute[int | None], value: int | None
-) -> None:
-    if value is not None:
-        _non_negative(_inst, attribute, value)  # type: ignore[arg-type]
+def _tuple_of(kind: type[object]) -> Any:
+    """A validator accepting a tuple whose members are all instances of ``kind``."""
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, tuple):
+            raise TypeError(
+                f"'{attribute.name}' must be a tuple, got {value!r} ({type(value).__name__})"
+            )
+        for member in value:
+            if not isinstance(member, kind):
+                raise TypeError(
+                    f"'{attribute.name}' members must be {kind.__name__}, "
+                    f"got {member!r} ({type(member).__name__})"
+                )
+
+    return check
+
+
+_str = _is(str)
+_opt_str = _is(str, allow_none=True)
+_strs = _tuple_of(str)
+_opt_mapping = _is(Mapping, allow_none=True)
 
 
 @attrs.frozen
@@ -60,19 +86,35 @@ class Usage:
         30
     """
 
-    requests: int = attrs.field(default=0, validator=_non_negative)
-    input_tokens: int = attrs.field(default=0, validator=_non_negative)
-    output_tokens: int = attrs.field(default=0, validator=_non_negative)
-    total_tokens: int = attrs.field(default=0, validator=_non_negative)
-    input_text_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
-    input_audio_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
-    input_image_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
-    cached_input_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
-    cached_text_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
-    cached_audio_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
-    cached_image_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
-    output_text_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
-    output_audio_tokens: int | None = attrs.field(default=None, validator=_opt_non_negative)
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_text_tokens: int | None = None
+    input_audio_tokens: int | None = None
+    input_image_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cached_text_tokens: int | None = None
+    cached_audio_tokens: int | None = None
+    cached_image_tokens: int | None = None
+    output_text_tokens: int | None = None
+    output_audio_tokens: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # One pass over all counts (a validator per field cost 13 calls per usage report).
+        for index, value in enumerate(_usage_values(self)):
+            if type(value) is int and value >= 0:
+                continue
+            if value is None and index >= _REQUIRED_USAGE_FIELDS:
+                continue
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                continue  # an int subclass
+            kind = (
+                "a non-negative int"
+                if index < _REQUIRED_USAGE_FIELDS
+                else "None or a non-negative int"
+            )
+            raise TypeError(f"{_USAGE_FIELDS[index]} must be {kind}, got {value!r}")
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
@@ -103,6 +145,8 @@ class Usage:
 
 
 _USAGE_FIELDS = tuple(field.name for field in attrs.fields(Usage))
+#: The four totals come first and are never ``None``; the modality details may be.
+_REQUIRED_USAGE_FIELDS: Final = 4
 #: How many token counts a :class:`Usage` holds (the length of an :func:`add_into` list).
 USAGE_FIELD_COUNT: Final = len(_USAGE_FIELDS)
 #: A usage's fields as a tuple, in field order, read in one C call (``attrs.astuple``
@@ -138,9 +182,7 @@ class HandoffRoute:
     agent_name: str = attrs.field(validator=_str)
 
 
-_routes = deep_iterable(
-    member_validator=instance_of(HandoffRoute), iterable_validator=instance_of(tuple)
-)
+_routes = _tuple_of(HandoffRoute)
 
 
 @attrs.frozen
@@ -161,8 +203,8 @@ class SessionStarted:
     metadata: Mapping[str, object] | None = attrs.field(
         default=None, validator=_opt_mapping, kw_only=True
     )
-    open_trace: bool = attrs.field(default=True, validator=instance_of(bool), kw_only=True)
-    tracing_enabled: bool = attrs.field(default=True, validator=instance_of(bool), kw_only=True)
+    open_trace: bool = attrs.field(default=True, validator=_is(bool), kw_only=True)
+    tracing_enabled: bool = attrs.field(default=True, validator=_is(bool), kw_only=True)
 
 
 @attrs.frozen
@@ -178,7 +220,7 @@ class AgentActivated:
         ('get_weather',)
     """
 
-    agent: int = attrs.field(validator=instance_of(int))
+    agent: int = attrs.field(validator=_is(int))
     name: str = attrs.field(validator=_str)
     tools: tuple[str, ...] = attrs.field(default=(), validator=_strs, kw_only=True)
     handoffs: tuple[HandoffRoute, ...] = attrs.field(default=(), validator=_routes, kw_only=True)
@@ -206,7 +248,7 @@ class UsageReported:
         7
     """
 
-    usage: Usage = attrs.field(validator=instance_of(Usage))
+    usage: Usage = attrs.field(validator=_is(Usage))
 
 
 @attrs.frozen
@@ -321,7 +363,7 @@ class ToolFailed:
     """
 
     call_id: str = attrs.field(validator=_str)
-    error: ErrorInfo = attrs.field(validator=instance_of(ErrorInfo))
+    error: ErrorInfo = attrs.field(validator=_is(ErrorInfo))
 
 
 @attrs.frozen
@@ -333,7 +375,7 @@ class GuardrailTripped:
         ('no_refunds',)
     """
 
-    agent: int | None = attrs.field(validator=optional(instance_of(int)))
+    agent: int | None = attrs.field(validator=_is(int, allow_none=True))
     guardrails: tuple[str, ...] = attrs.field(validator=_strs)
 
 
@@ -346,7 +388,7 @@ class ErrorReported:
         True
     """
 
-    error: ErrorInfo = attrs.field(validator=instance_of(ErrorInfo))
+    error: ErrorInfo = attrs.field(validator=_is(ErrorInfo))
     call_id: str | None = attrs.field(default=None, validator=_opt_str, kw_only=True)
 
 
@@ -359,7 +401,7 @@ class TransportFailed:
         'socket closed'
     """
 
-    error: ErrorInfo = attrs.field(validator=instance_of(ErrorInfo))
+    error: ErrorInfo = attrs.field(validator=_is(ErrorInfo))
 
 
 @attrs.frozen
@@ -383,7 +425,7 @@ class EntryFailed:
         'connection refused'
     """
 
-    error: ErrorInfo = attrs.field(validator=instance_of(ErrorInfo))
+    error: ErrorInfo = attrs.field(validator=_is(ErrorInfo))
 
 
 @attrs.frozen
@@ -395,7 +437,7 @@ class SessionClosed:
         True
     """
 
-    error: ErrorInfo | None = attrs.field(default=None, validator=optional(instance_of(ErrorInfo)))
+    error: ErrorInfo | None = attrs.field(default=None, validator=_is(ErrorInfo, allow_none=True))
 
 
 Event = (
