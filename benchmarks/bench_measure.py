@@ -109,6 +109,8 @@ class ArmRuns:
     untraced_wall: list[int] = field(default_factory=list)
     traced_cpu: list[int] = field(default_factory=list)
     untraced_cpu: list[int] = field(default_factory=list)
+    floor_wall: list[int] = field(default_factory=list)
+    floor_cpu: list[int] = field(default_factory=list)
     orders: list[str] = field(default_factory=list)
     events_per_session: int = 0
     load_before: list[float] = field(default_factory=list)
@@ -117,6 +119,10 @@ class ArmRuns:
     def wall_ratios(self) -> list[float]:
         """Per-repeat traced/untraced wall-time ratios."""
         return [t / u for t, u in zip(self.traced_wall, self.untraced_wall, strict=True)]
+
+    def floor_ratios(self) -> list[float]:
+        """Per-repeat floor/untraced wall-time ratios (empty when the floor arm did not run)."""
+        return [f / u for f, u in zip(self.floor_wall, self.untraced_wall, strict=True)]
 
     def extra_ms(self) -> list[float]:
         """Per-repeat traced minus untraced wall time, milliseconds per session."""
@@ -145,20 +151,27 @@ class ArmRuns:
                 "untraced_wall": self.untraced_wall,
                 "traced_cpu": self.traced_cpu,
                 "untraced_cpu": self.untraced_cpu,
+                "floor_wall": self.floor_wall,
+                "floor_cpu": self.floor_cpu,
             },
             "traced_ms_per_session": self.per_session_ms(self.traced_wall).as_dict(),
             "untraced_ms_per_session": self.per_session_ms(self.untraced_wall).as_dict(),
             "wall_ratio": Summary.of(self.wall_ratios()).as_dict(),
             "extra_ms_per_session": Summary.of(self.extra_ms()).as_dict(),
             "cpu_ratio": Summary.of(self.cpu_ratios()).as_dict(),
+            "floor_ratio": Summary.of(self.floor_ratios()).as_dict() if self.floor_wall else None,
             "ratio_of_min_wall": min(self.traced_wall) / min(self.untraced_wall),
             "load_before": self.load_before,
             "load_after": self.load_after,
         }
 
 
+#: The arms of a repeat: traced, untraced, and the floor (see ``bench_floor``).
+TRACED, UNTRACED, FLOOR = "T", "U", "F"
+
+
 async def _one_sample(
-    scenario: scenarios.Scenario, *, trace: bool, gc_off: bool
+    scenario: scenarios.Scenario, *, arm: str, gc_off: bool
 ) -> tuple[int, int, int]:
     prepared = [await scenarios.prepare(scenario) for _ in range(scenario.sessions_per_sample)]
     gc.collect()
@@ -166,7 +179,7 @@ async def _one_sample(
         gc.disable()
     try:
         cpu = time.process_time_ns()
-        wall, seen = await scenarios.run_timed(prepared, trace=trace)
+        wall, seen = await scenarios.run_timed(prepared, trace=arm == TRACED, floor=arm == FLOOR)
         cpu = time.process_time_ns() - cpu
     finally:
         gc.enable()
@@ -180,32 +193,37 @@ async def interleaved(
     warmup: int,
     rng: random.Random,
     gc_off: bool = True,
+    floor: bool = False,
 ) -> ArmRuns:
     """Time ``scenario`` traced and untraced, ``repeats`` pairs, in random order per pair.
 
     ``warmup`` pairs run first and are discarded (imports, the traced class, the processor's
     thread, the allocator's pools). With ``gc_off`` the collector is paused inside each timed
     region and run before it, so collections triggered by earlier samples do not land on a
-    random arm.
+    random arm. With ``floor`` each repeat also runs the floor arm (``bench_floor``), in the
+    same shuffled order.
     """
     runs = ArmRuns(scenario.name, scenario.sessions_per_sample)
     runs.load_before = load()
+    arms = [TRACED, UNTRACED, FLOOR] if floor else [TRACED, UNTRACED]
     for _ in range(warmup):
-        for trace in (True, False):
-            await _one_sample(scenario, trace=trace, gc_off=gc_off)
-    counts: dict[bool, int] = {}
+        for arm in arms:
+            await _one_sample(scenario, arm=arm, gc_off=gc_off)
+    counts: dict[str, int] = {}
+    walls = {TRACED: runs.traced_wall, UNTRACED: runs.untraced_wall, FLOOR: runs.floor_wall}
+    cpus = {TRACED: runs.traced_cpu, UNTRACED: runs.untraced_cpu, FLOOR: runs.floor_cpu}
     for _ in range(repeats):
-        order = [True, False]
+        order = list(arms)
         rng.shuffle(order)
-        runs.orders.append("".join("T" if trace else "U" for trace in order))
-        for trace in order:
-            wall, cpu, events = await _one_sample(scenario, trace=trace, gc_off=gc_off)
-            (runs.traced_wall if trace else runs.untraced_wall).append(wall)
-            (runs.traced_cpu if trace else runs.untraced_cpu).append(cpu)
-            counts[trace] = events
+        runs.orders.append("".join(order))
+        for arm in order:
+            wall, cpu, events = await _one_sample(scenario, arm=arm, gc_off=gc_off)
+            walls[arm].append(wall)
+            cpus[arm].append(cpu)
+            counts[arm] = events
         await asyncio.sleep(0)
-    if counts[True] != counts[False]:
-        raise AssertionError(f"{scenario.name}: traced and untraced users saw different events")
-    runs.events_per_session = counts[True] // scenario.sessions_per_sample
+    if len(set(counts.values())) != 1:
+        raise AssertionError(f"{scenario.name}: the arms' users saw different events: {counts}")
+    runs.events_per_session = counts[TRACED] // scenario.sessions_per_sample
     runs.load_after = load()
     return runs

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import bench_floor
 from agents import function_tool
 from agents.handoffs import Handoff
 from agents.realtime import RealtimeAgent, RealtimeRunner
@@ -274,17 +275,27 @@ async def consume(session: RealtimeSession, out: Consumed) -> None:
                 out.audio_bytes += len(event.audio.data)
 
 
-async def run_timed(prepared: Sequence[Prepared], *, trace: bool) -> tuple[int, Consumed]:
+async def run_timed(
+    prepared: Sequence[Prepared], *, trace: bool, floor: bool = False
+) -> tuple[int, Consumed]:
     """Run prepared sessions one after another; nanoseconds spent, and what was consumed.
 
     The timed region is everything a real application pays per session: ``traced()`` (in
     the traced arm), entry and connect, the conversation, every event iterated, and close.
+    With ``floor`` (and not ``trace``) the sessions run under :mod:`bench_floor` instead:
+    the same spans, made straight through the SDK with no bookkeeping, ended at close.
     """
     seen = Consumed()
     start = time.perf_counter_ns()
     for item in prepared:
-        session = traced(item.session) if trace else item.session
-        await consume(session, seen)
+        if trace:
+            await consume(traced(item.session), seen)
+        elif floor:
+            tracer = bench_floor.attach(item.session)
+            await consume(item.session, seen)
+            tracer.close()
+        else:
+            await consume(item.session, seen)
     elapsed = time.perf_counter_ns() - start
     for item in prepared:
         item.model.assert_complete()

@@ -120,12 +120,13 @@ async def _timed_scenarios(plan: Plan, args: argparse.Namespace, report: Report)
     report.out(
         f"{'scenario':<16} {'ev/session':>10} {'untraced ms [IQR]':>24} {'traced ms [IQR]':>24}"
         f" {'extra ms':>8} {'ratio median [IQR]':>22} {'cpu ratio':>9} {'min/min':>7}"
-        f" {'target':>7} {'load 1/5/15 before -> after':>30}"
+        f" {'target':>7} {'floor ratio [IQR]':>22} {'load 1/5/15 before -> after':>30}"
     )
     for scenario, pairs in wanted:
         runs = await measure.interleaved(
-            scenario, repeats=pairs, warmup=plan.warmup, rng=rng, gc_off=gc_off
+            scenario, repeats=pairs, warmup=plan.warmup, rng=rng, gc_off=gc_off, floor=True
         )
+        floor = measure.Summary.of(runs.floor_ratios())
         wall = measure.Summary.of(runs.wall_ratios())
         cpu = measure.Summary.of(runs.cpu_ratios())
         target = targets[scenario.name]
@@ -137,6 +138,7 @@ async def _timed_scenarios(plan: Plan, args: argparse.Namespace, report: Report)
             f" {measure.Summary.of(runs.extra_ms()).median:>8.2f}"
             f" {_ratio(wall):>22} {cpu.median:>9.3f}"
             f" {min(runs.traced_wall) / min(runs.untraced_wall):>7.3f} {'<=' + str(target):>7}"
+            f" {_ratio(floor):>22}"
             f" {_load(runs.load_before) + ' -> ' + _load(runs.load_after):>30}"
         )
         report.data[scenario.name] = runs.as_dict()
@@ -144,8 +146,11 @@ async def _timed_scenarios(plan: Plan, args: argparse.Namespace, report: Report)
         report.checks.append(
             Check(f"{scenario.name} traced/untraced", f"{wall.median:.3f}", f"<= {target}", met)
         )
-    report.out(f"  ({plan.audio_pairs}/{plan.lifecycle_pairs} interleaved pairs; ratio = median")
-    report.out("   of per-pair traced/untraced wall time; IQR in brackets; ms per session)")
+    report.out(f"  ({plan.audio_pairs}/{plan.lifecycle_pairs} interleaved repeats; ratio = median")
+    report.out("   of per-repeat traced/untraced wall time; IQR in brackets; ms per session)")
+    report.out("  floor ratio: the same spans made straight through the SDK at the same moments,")
+    report.out("  with no bookkeeping at all (bench_floor.py), run as a third arm of each repeat:")
+    report.out("  what any tracer emitting these spans through the SDK pays before doing anything")
 
 
 def _describe(scenario: scenarios.Scenario) -> str:
