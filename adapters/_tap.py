@@ -101,19 +101,6 @@ def _usage(event: RealtimeModelUsageEvent) -> Usage:
     usage = event.usage
     given = event.input_tokens_details
     output = event.output_tokens_details
-    totals = (usage.requests, usage.input_tokens, usage.output_tokens, usage.total_tokens)
-    if given is None and output is None:
-        cached = getattr(usage.input_tokens_details, "cached_tokens", None)
-        if (
-            type(totals[0]) is int
-            and type(totals[1]) is int
-            and type(totals[2]) is int
-            and type(totals[3]) is int
-            and min(totals) >= 0
-            and (cached is None or (type(cached) is int and cached >= 0))
-        ):
-            # The common shape (no per-modality detail): nothing to clean up.
-            return Usage(*totals, cached_input_tokens=cached or None)
     cached = given.cached_tokens_details if given is not None else None
     cached_total = _count(given.cached_tokens) if given is not None else None
     if cached_total is None:

@@ -20,11 +20,9 @@ import attrs
 # ``__call__``s for an optional field) cost the session more than the check itself.
 
 
-def _is(kind: type[object] | tuple[type[object], ...], *, allow_none: bool = False) -> Any:
+def _is(kind: type[object], *, allow_none: bool = False) -> Any:
     """A validator accepting instances of ``kind`` (and ``None`` with ``allow_none``)."""
-    expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-    if allow_none:
-        expected += " or None"
+    expected = f"{kind.__name__} or None" if allow_none else kind.__name__
 
     def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if isinstance(value, kind) or (allow_none and value is None):

@@ -1,8 +1,8 @@
-"""The tap's usage conversion: its shortcut for plain token counts gives exactly what the
-field-by-field cleanup gives, and bad counts from the SDK are cleaned, never raised.
+"""The tap's usage conversion: plain token counts (its fast path) come through exactly,
+and bad counts from the SDK are cleaned, never raised.
 
 These call the adapter's converter directly on the SDK's own ``RealtimeModelUsageEvent``
-(no session needed): it is the one conversion with a fast path of its own.
+(no session needed).
 """
 
 from __future__ import annotations
