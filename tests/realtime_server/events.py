@@ -26,9 +26,12 @@ from openai.types.realtime.realtime_session_create_response import RealtimeSessi
 
 __all__ = [
     "InvalidServerEvent",
+    "audio_committed",
     "audio_message",
+    "caller_utterance",
     "conversation_item_added",
     "function_call",
+    "input_transcription_completed",
     "item_truncated",
     "response",
     "response_created",
@@ -36,6 +39,8 @@ __all__ = [
     "server_error",
     "session_created",
     "speech_started",
+    "speech_stopped",
+    "text_message",
     "usage",
     "validate_server_event",
 ]
@@ -321,11 +326,13 @@ def audio_message(
     transcript: str = "Hello there.",
     output_index: int = 0,
     finished: bool = True,
+    transcript_deltas: int = 1,
 ) -> list[dict[str, Any]]:
     """An assistant audio message inside a response: item, audio deltas, transcript.
 
     With ``finished=False`` only the start and the audio deltas are returned: the
-    response is still speaking (for interruptions and connection drops).
+    response is still speaking (for interruptions and connection drops). The transcript
+    arrives in ``transcript_deltas`` pieces (split at word boundaries) before the audio.
 
     Example:
         >>> events = audio_message("resp_1", item_id="msg_1", chunks=2, finished=False)
@@ -355,11 +362,14 @@ def audio_message(
             part={"type": "audio", "transcript": ""},
             **position,
         ),
-        _event(
-            "response.output_audio_transcript.delta",
-            content_index=0,
-            delta=transcript,
-            **position,
+        *(
+            _event(
+                "response.output_audio_transcript.delta",
+                content_index=0,
+                delta=piece,
+                **position,
+            )
+            for piece in _pieces(transcript, transcript_deltas)
         ),
         *(
             _event("response.output_audio.delta", content_index=0, delta=delta, **position)
@@ -387,6 +397,77 @@ def audio_message(
                 **item,
                 "status": "completed",
                 "content": [{"type": "output_audio", "transcript": transcript}],
+            },
+        ),
+    ]
+
+
+def _pieces(text: str, count: int) -> list[str]:
+    """``text`` cut into ``count`` consecutive pieces at spaces (fewer if it has fewer words);
+    joined they give ``text`` back."""
+    words = text.split(" ")
+    count = max(1, min(count, len(words)))
+    size = -(-len(words) // count)
+    groups = [words[index : index + size] for index in range(0, len(words), size)]
+    return [
+        " ".join(group) + (" " if index < len(groups) - 1 else "")
+        for index, group in enumerate(groups)
+    ]
+
+
+def text_message(
+    response_id: str,
+    *,
+    item_id: str,
+    text: str = "Hello there.",
+    deltas: int = 2,
+    output_index: int = 0,
+) -> list[dict[str, Any]]:
+    """An assistant text message inside a response (a text-only session): item, text
+    deltas, done.
+
+    Example:
+        >>> events = text_message("resp_1", item_id="msg_1", text="Hi there you", deltas=2)
+        >>> [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
+        ['Hi there ', 'you']
+    """
+    item = {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "role": "assistant",
+        "status": "in_progress",
+        "content": [],
+    }
+    position = {"response_id": response_id, "item_id": item_id, "output_index": output_index}
+    part = {"type": "text", "text": text}
+    return [
+        _event(
+            "response.output_item.added",
+            response_id=response_id,
+            output_index=output_index,
+            item=item,
+        ),
+        _event(
+            "response.content_part.added",
+            content_index=0,
+            part={"type": "text", "text": ""},
+            **position,
+        ),
+        *(
+            _event("response.output_text.delta", content_index=0, delta=piece, **position)
+            for piece in _pieces(text, deltas)
+        ),
+        _event("response.output_text.done", content_index=0, text=text, **position),
+        _event("response.content_part.done", content_index=0, part=part, **position),
+        _event(
+            "response.output_item.done",
+            response_id=response_id,
+            output_index=output_index,
+            item={
+                **item,
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text}],
             },
         ),
     ]
@@ -429,6 +510,77 @@ def speech_started(item_id: str, *, audio_start_ms: int = 1000) -> dict[str, Any
     """
     return _event(
         "input_audio_buffer.speech_started", item_id=item_id, audio_start_ms=audio_start_ms
+    )
+
+
+def speech_stopped(item_id: str, *, audio_end_ms: int = 2000) -> dict[str, Any]:
+    """``input_audio_buffer.speech_stopped``: server VAD heard the user stop speaking
+    (sent after its silence window).
+
+    Example:
+        >>> speech_stopped("item_user", audio_end_ms=2500)["audio_end_ms"]
+        2500
+    """
+    return _event("input_audio_buffer.speech_stopped", item_id=item_id, audio_end_ms=audio_end_ms)
+
+
+def audio_committed(item_id: str, *, previous_item_id: str | None = None) -> dict[str, Any]:
+    """``input_audio_buffer.committed``: the caller's audio became the user item ``item_id``.
+
+    Example:
+        >>> audio_committed("item_user")["type"]
+        'input_audio_buffer.committed'
+    """
+    return _event(
+        "input_audio_buffer.committed", item_id=item_id, previous_item_id=previous_item_id
+    )
+
+
+def caller_utterance(
+    item_id: str,
+    *,
+    audio_start_ms: int = 1000,
+    audio_end_ms: int = 2000,
+    previous_item_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """What server VAD sends for one utterance of the caller: speech started, speech
+    stopped, the buffer committed, and the user item added (its transcript comes later,
+    see :func:`input_transcription_completed`).
+
+    Example:
+        >>> [e["type"] for e in caller_utterance("item_u1")]  # doctest: +NORMALIZE_WHITESPACE
+        ['input_audio_buffer.speech_started', 'input_audio_buffer.speech_stopped',
+         'input_audio_buffer.committed', 'conversation.item.added']
+    """
+    item = {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_audio", "transcript": None}],
+    }
+    return [
+        speech_started(item_id, audio_start_ms=audio_start_ms),
+        speech_stopped(item_id, audio_end_ms=audio_end_ms),
+        audio_committed(item_id, previous_item_id=previous_item_id),
+        conversation_item_added(item, item_id=item_id, previous_item_id=previous_item_id),
+    ]
+
+
+def input_transcription_completed(
+    item_id: str, transcript: str, *, content_index: int = 0
+) -> dict[str, Any]:
+    """``conversation.item.input_audio_transcription.completed``: the transcription model
+    finished the caller's item; it may come before or after the response that answers it.
+
+    Example:
+        >>> input_transcription_completed("item_u1", "Hello?")["transcript"]
+        'Hello?'
+    """
+    return _event(
+        "conversation.item.input_audio_transcription.completed",
+        item_id=item_id,
+        content_index=content_index,
+        transcript=transcript,
+        usage={"type": "duration", "seconds": 1.5},
     )
 
 
