@@ -1,9 +1,10 @@
 """Development tasks. Run them with ``python3 tools/nox_bootstrap.py -s NAME`` (or plain ``nox``).
 
 The default run (no ``-s``) is the whole test suite: lint, type checks, the unit, property
-and doc tests, and the integration tests with real tracing processors (OpenInference into
-OpenTelemetry, Logfire, the OpenAI exporter), each on the oldest supported openai-agents
-(0.22.0) and on the newest release. ``.ci/run`` then runs ``e2e`` (a real Phoenix server).
+and doc tests, and the integration tests with real tracing processors (OpenInference and
+OpenLLMetry into OpenTelemetry, Logfire, the OpenAI exporter), each on the oldest
+supported openai-agents (0.22.0) and on the newest release. ``.ci/run`` then runs ``e2e``
+(a real Phoenix server).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def bench(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("sdk", list(SDKS))
 def integrations(session: nox.Session, sdk: str) -> None:
-    """With OpenInference (into the OTel SDK), Logfire and the OpenAI exporter; offline."""
+    """With OpenInference and OpenLLMetry (into the OTel SDK), Logfire and the OpenAI
+    exporter; offline."""
     _install(
         session,
         sdk,
@@ -88,8 +90,15 @@ def integrations(session: nox.Session, sdk: str) -> None:
         "openinference-instrumentation-openai-agents>=2.6",
         "logfire>=5.4",
         "opentelemetry-sdk",
+        "opentelemetry-instrumentation-openai-agents>=0.62",
     )
-    session.run("pytest", "-q", "integration_tests", *session.posargs)
+    session.run(
+        "pytest",
+        "-q",
+        "--hypothesis-profile=ci",
+        "integration_tests",
+        *session.posargs,
+    )
 
 
 @nox.session

@@ -6,7 +6,7 @@ Theory of operation
 realtime-spans emits SDK spans through the SDK's trace provider; any tracing processor
 (OpenInference's included) turns them into its own format. A *peer* is different: it
 patches ``agents.realtime.session.RealtimeSession`` itself and builds a second, separate
-set of spans for the same session. The one known today:
+set of spans for the same session. The ones known today:
 
 * **OpenInference** (``openinference-instrumentation-openai-agents``, checked in 2.6.0):
   ``OpenAIAgentsInstrumentor().instrument()`` registers its tracing processor *and*, when
@@ -16,7 +16,21 @@ set of spans for the same session. The one known today:
   spans directly, not through the SDK: ``conversation.turn`` (AUDIO), ``user`` (USER),
   ``assistant`` (LLM) and one TOOL span per function call), ``send_audio`` (buffers the
   caller's audio) and ``close`` (ends its open spans). ``uninstrument()`` puts the original
-  functions back.
+  functions back. What a wrapper replaced is its ``__wrapped__``.
+* **OpenLLMetry** (Traceloop's ``opentelemetry-instrumentation-openai-agents``, checked in
+  0.62.4): ``OpenAIAgentsInstrumentor().instrument()`` adds its tracing processor *and*
+  replaces four ``RealtimeSession`` members by plain assignment (no ``wrapt``), with
+  closures defined in ``opentelemetry.instrumentation.openai_agents._realtime_wrappers``:
+  ``__aenter__`` (opens a ``Realtime Session`` span), ``__aexit__`` (ends its spans),
+  ``_put_event`` (agent, tool, handoff, audio and ``openai.realtime`` LLM spans from
+  session events) and ``send_message`` (records the caller's text). The last two are
+  further wrapped by its ``utils.dont_throw``, a ``functools.wraps`` wrapper whose
+  ``__wrapped__`` is its own closure, not the SDK's method. What it replaced is kept in
+  that module's ``_original_methods`` dict (member name -> the class's member before),
+  which its ``uninstrument()`` puts back and then clears; the closures look the originals
+  up there on every call. The OpenTelemetry project's ``opentelemetry-instrumentation-
+  openai-agents-v2`` installs the same import package (so the two cannot share an
+  environment) but patches nothing: it is a tracing processor only.
 
 What :func:`competing_realtime_instrumentation` checks, exactly:
 
@@ -35,6 +49,14 @@ What :func:`competing_realtime_instrumentation` checks, exactly:
 It never imports a peer, never calls a wrapper and never raises: an entry that cannot be
 inspected is skipped. Tracing processors registered with the SDK are not peers (they
 consume realtime-spans' spans), nor is realtime-spans' own :func:`instrument`.
+
+What :func:`unwrap_competing_instrumentation` puts back: for a member whose outermost
+layer is a known peer's, exactly what that peer replaced, found the way the peer's own
+``uninstrument()`` finds it (OpenInference: the wrapper's ``__wrapped__``; OpenLLMetry:
+its ``_original_methods`` entry, left in place so that its ``uninstrument()`` still puts
+back the same function and its re-``instrument()`` still starts afresh). It repeats while a
+pass undoes something, so peers instrumented one over the other are all undone. A member
+whose outermost layer is someone else's, or whose original cannot be found, is left alone.
 """
 
 from __future__ import annotations
@@ -42,7 +64,7 @@ from __future__ import annotations
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -54,7 +76,14 @@ KNOWN_PEERS: Mapping[str, str] = {
     "openinference.instrumentation.openai_agents": (
         "OpenInference's OpenAIAgentsInstrumentor (openinference-instrumentation-openai-agents)"
     ),
+    "opentelemetry.instrumentation.openai_agents": (
+        "OpenLLMetry's OpenAIAgentsInstrumentor (opentelemetry-instrumentation-openai-agents)"
+    ),
 }
+
+#: Where OpenLLMetry keeps what it replaced (checked in 0.62.4).
+_OPENLLMETRY_WRAPPERS = "opentelemetry.instrumentation.openai_agents._realtime_wrappers"
+_OPENLLMETRY_ORIGINALS = "_original_methods"
 
 _MAX_LAYERS = 16  # wrappers of wrappers; a cycle or a pathological proxy stops here
 
@@ -150,6 +179,9 @@ def competing_realtime_instrumentation(
         2.6.0) it returns one ``PeerPatch`` each for ``RealtimeSession._put_event``,
         ``RealtimeSession.send_audio`` and ``RealtimeSession.close`` (in the class's member
         order), each with ``module='openinference.instrumentation.openai_agents._realtime'``.
+        With OpenLLMetry's (0.62.4): ``__aenter__`` and ``__aexit__`` (its
+        ``_realtime_wrappers``), ``send_message`` and ``_put_event`` (its ``utils``, the
+        outermost of their two layers).
     """
     peers = {package: name for package, name in KNOWN_PEERS.items() if package in sys.modules}
     if not peers:
@@ -229,34 +261,78 @@ def warn_once_if_competing(stacklevel: int = 3) -> tuple[PeerPatch, ...]:
     return patches
 
 
+def _wrapped_original(session_class: type[Any], name: str, member: Any) -> Any:
+    """What a ``wrapt`` or ``functools.wraps`` wrapper replaced: its ``__wrapped__``."""
+    original = getattr(member, "__wrapped__", None)
+    return None if original is member else original
+
+
+def _openllmetry_original(session_class: type[Any], name: str, member: Any) -> Any:
+    """What OpenLLMetry replaced: its ``_original_methods`` entry (of the SDK class only)."""
+    if session_class is not RealtimeSession:
+        return None
+    stored = getattr(sys.modules.get(_OPENLLMETRY_WRAPPERS), _OPENLLMETRY_ORIGINALS, None)
+    return stored.get(name) if isinstance(stored, dict) else None
+
+
+_ORIGINALS: Mapping[str, Callable[[type[Any], str, Any], Any]] = {
+    "openinference.instrumentation.openai_agents": _wrapped_original,
+    "opentelemetry.instrumentation.openai_agents": _openllmetry_original,
+}
+
+
+def _package_of(module: str) -> str | None:
+    for package in KNOWN_PEERS:
+        if module == package or module.startswith(package + "."):
+            return package
+    return None
+
+
+def _unwrap_outermost(session_class: type[Any]) -> list[PeerPatch]:
+    undone: list[PeerPatch] = []
+    for patch in competing_realtime_instrumentation(session_class):
+        name = patch.member.rpartition(".")[2]
+        member = vars(session_class).get(name)
+        outermost = next(_layer_modules(member), None)
+        package = _package_of(outermost) if outermost is not None else None
+        if package is None or KNOWN_PEERS[package] != patch.peer:
+            continue  # someone else's wrapper is outside the peer's
+        find = _ORIGINALS.get(package, _wrapped_original)
+        original = find(session_class, name, member)
+        if original is None or original is member:
+            continue
+        setattr(session_class, name, original)
+        undone.append(patch)
+    return undone
+
+
 def unwrap_competing_instrumentation(
     session_class: type[Any] = RealtimeSession,
 ) -> tuple[PeerPatch, ...]:
-    """Put back the ``RealtimeSession`` members a known peer wrapped; returns what it undid.
+    """Put back the ``RealtimeSession`` members a known peer replaced; returns what it undid.
 
     For users who keep a peer for everything else but want realtime sessions traced by
-    realtime-spans only: with OpenInference, call it right after
-    ``OpenAIAgentsInstrumentor().instrument(...)``. OpenInference's tracing processor stays
-    registered (it still exports realtime-spans' spans and ``Runner`` runs); only its own
-    realtime spans stop. Each member gets back exactly the function the wrapper wraps
-    (``__wrapped__``), which is what the peer's own ``uninstrument()`` restores too, so that
-    call still works afterwards. A member is left alone when the peer's wrapper is not the
-    outermost layer (something else wrapped it afterwards) or has nothing to unwrap.
+    realtime-spans only: call it right after the peer's ``instrument(...)``
+    (OpenInference's or OpenLLMetry's ``OpenAIAgentsInstrumentor``). The peer's tracing
+    processor stays registered (it still exports realtime-spans' spans and ``Runner``
+    runs); only its own realtime spans stop. Each member gets back exactly what the peer
+    replaced, which is what the peer's own ``uninstrument()`` restores too, so that call
+    still works afterwards. A member is left alone when the peer's wrapper is not the
+    outermost layer (something else wrapped it afterwards) or its original cannot be found.
+    Peers instrumented one over the other are all undone.
 
     Example:
         >>> unwrap_competing_instrumentation()  # nothing to undo
         ()
+
+        With OpenLLMetry's instrumentor active (0.62.4) it returns one ``PeerPatch`` each
+        for ``RealtimeSession.__aenter__``, ``__aexit__``, ``_put_event`` and
+        ``send_message``, and those four are the SDK's own functions again.
     """
     undone: list[PeerPatch] = []
-    for patch in competing_realtime_instrumentation(session_class):
-        name = patch.member.rpartition(".")[2]
-        wrapper = vars(session_class).get(name)
-        outermost = next(_layer_modules(wrapper), None)
-        if outermost != patch.module:
-            continue
-        original = getattr(wrapper, "__wrapped__", None)
-        if original is None or original is wrapper:
-            continue
-        setattr(session_class, name, original)
-        undone.append(patch)
+    for _ in range(_MAX_LAYERS):
+        step = _unwrap_outermost(session_class)
+        if not step:
+            break
+        undone.extend(step)
     return tuple(undone)

@@ -7,7 +7,10 @@ context variables, so every task-context hazard of realtime tracing is handled h
   ``mark_as_current=False``/``reset_current=False``: creating, ending or erroring a span
   never reads or writes the context of whatever task happens to run the command;
 * a span's (and the trace's) start and finish run inside a context of its own, copied
-  when it starts and kept with it: a tracing processor that attaches something to the
+  when it starts from its parent's own context (a span under the caller's span or trace:
+  from the task that enters the session) and kept with it, so what a processor attached
+  on a parent's start is current where its children start, as in a ``Runner`` run; a
+  tracing processor that attaches something to the
   context on start and detaches it on finish (OpenInference does, for OpenTelemetry) does
   both in that one context, whichever tasks start and end the span, and never leaks into
   the caller's context;
@@ -286,7 +289,11 @@ class SdkSink:
         span = self._provider.create_span(span_data=_span_data(command.spec), parent=parent)
         if parent_id is not None and not is_recording(span) and is_recording(parent):
             raise TracingFault("tracing was disabled while the session ran")
-        context = contextvars.copy_context()
+        # A copy of the parent's own context: what processors attached when the parent
+        # started (an OpenTelemetry span, say) is current where its children start, as in a
+        # Runner run, for processors that parent through the context (OpenLLMetry's).
+        inherited = self._contexts[parent_id] if parent_id is not None else self._trace_context
+        context = inherited.copy() if inherited is not None else contextvars.copy_context()
         if isinstance(command.spec, FunctionSpec):
             # Keep what processors add to the context on start, for the tool's own task.
             before = dict(context)

@@ -12,6 +12,7 @@ The e2e script imports this module too, so the Phoenix run checks the same call.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -222,10 +223,11 @@ async def run_call(
     session = await RealtimeRunner(greeter, model=model).run()
     if trace is not None:
         session = trace(session)
-    async with session:
-        await session.send_message(f"What's the weather in {CITY}? Then plan a trip.")
-        async for _ in session:
-            pass
+    async with asyncio.timeout(30):  # a call that hangs fails the test instead
+        async with session:
+            await session.send_message(f"What's the weather in {CITY}? Then plan a trip.")
+            async for _ in session:
+                pass
     model.assert_complete()
     return model
 

@@ -75,6 +75,7 @@ from agents.realtime.testing import RealtimeStep, ScriptedRealtimeModel
 from agents.tool_context import ToolContext
 from agents.tracing import (
     Span,
+    TracingProcessor,
     custom_span,
     get_current_span,
     get_current_trace,
@@ -873,11 +874,17 @@ async def _run_once(conversation: Conversation, *, traced_run: bool, run: Run) -
         _OBSERVED.reset(token)
 
 
-def run_conversation(conversation: Conversation, *, traced_run: bool) -> tuple[Run, SpanRecorder]:
-    """Run one conversation in a fresh event loop, with a recording processor installed."""
+def run_conversation(
+    conversation: Conversation,
+    *,
+    traced_run: bool,
+    processors: Sequence[TracingProcessor] = (),
+) -> tuple[Run, SpanRecorder]:
+    """Run one conversation in a fresh event loop, with a recording processor installed
+    (and ``processors`` after it: a peer's, for the integration tests)."""
     run = Run()
     recorder = SpanRecorder()
-    set_trace_processors([recorder])
+    set_trace_processors([recorder, *processors])
     set_tracing_disabled(False)
     try:
         with _capture_logs(run.logs):
@@ -1081,15 +1088,18 @@ def check_traced(conversation: Conversation, run: Run, recorder: SpanRecorder) -
         assert seen.trace_id == trace_id, seen
 
 
-def check_conversation(conversation: Conversation) -> None:
+def check_conversation(
+    conversation: Conversation, *, processors: Sequence[TracingProcessor] = ()
+) -> None:
     """Run untraced twice and traced once; everything observable must agree.
 
-    How many conversations a run generated, and what they exercised: run pytest with
+    ``processors`` are registered after the recording one in every run. How many
+    conversations a run generated, and what they exercised: run pytest with
     ``--hypothesis-show-statistics``.
     """
-    plain, plain_recorder = run_conversation(conversation, traced_run=False)
-    again, _ = run_conversation(conversation, traced_run=False)
-    traced_run, recorder = run_conversation(conversation, traced_run=True)
+    plain, plain_recorder = run_conversation(conversation, traced_run=False, processors=processors)
+    again, _ = run_conversation(conversation, traced_run=False, processors=processors)
+    traced_run, recorder = run_conversation(conversation, traced_run=True, processors=processors)
 
     check_script_validity(conversation, plain)
     # Evidence that exact comparison is sound: the SDK itself is deterministic here.
