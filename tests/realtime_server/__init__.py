@@ -19,7 +19,7 @@ from .events import (
     usage,
     validate_server_event,
 )
-from .script import Close, Drop, Reply, Script
+from .script import Close, Drop, Encoded, Reply, Script
 from .server import API_KEY, ConnectionRecord, RealtimeServer, ServerError, running_server
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Close",
     "ConnectionRecord",
     "Drop",
+    "Encoded",
     "InvalidServerEvent",
     "RealtimeServer",
     "Reply",

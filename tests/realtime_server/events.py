@@ -327,9 +327,11 @@ def audio_message(
     output_index: int = 0,
     finished: bool = True,
     transcript_deltas: int = 1,
+    audio: bytes = AUDIO_CHUNK,
 ) -> list[dict[str, Any]]:
     """An assistant audio message inside a response: item, audio deltas, transcript.
 
+    Each of the ``chunks`` audio deltas carries ``audio`` (10 ms of silence by default).
     With ``finished=False`` only the start and the audio deltas are returned: the
     response is still speaking (for interruptions and connection drops). The transcript
     arrives in ``transcript_deltas`` pieces (split at word boundaries) before the audio.
@@ -348,7 +350,7 @@ def audio_message(
         "content": [],
     }
     position = {"response_id": response_id, "item_id": item_id, "output_index": output_index}
-    delta = base64.b64encode(AUDIO_CHUNK).decode("ascii")
+    delta = base64.b64encode(audio).decode("ascii")
     events = [
         _event(
             "response.output_item.added",

@@ -3,20 +3,24 @@
 A :class:`Script` is a list of rules. Each client message is matched against the rules in
 the order they were added; the first rule whose message type (and optional ``match``
 predicate) fits, and that has not fired yet (or repeats), fires: its steps run in order.
-A step is a server event (a dict, sent as it is after validation), an action
-(:class:`Close`, :class:`Drop`), or a callable given the client message that returns more
-steps. ``on_connect`` steps run as soon as a connection is accepted; ``refuse`` makes the
-server reject the WebSocket handshake with an HTTP error instead.
+A step is a server event (a dict, sent as it is after validation), events validated and
+encoded ahead of time (:class:`Encoded`, for benchmarks), an action (:class:`Close`,
+:class:`Drop`), or a callable given the client message that returns more steps.
+``on_connect`` steps run as soon as a connection is accepted; ``refuse`` makes the server
+reject the WebSocket handshake with an HTTP error instead.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeAlias
 
-__all__ = ["Close", "Drop", "Reply", "Rule", "Script", "Step"]
+from .events import validate_server_event
+
+__all__ = ["Close", "Drop", "Encoded", "Reply", "Rule", "Script", "Step"]
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,39 @@ class Drop:
     """
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """Server events checked and JSON-encoded once, then sent as they are, each time.
+
+    A dict step is validated and encoded every time it is sent, which is right for a test
+    and far too slow for a benchmark streaming thousands of audio deltas per session:
+    the server would spend more time per event than the client it is measuring. Build
+    with :meth:`of`; the checks are the same (:func:`validate_server_event`), made once.
+
+    Example:
+        >>> from tests.realtime_server.events import response
+        >>> encoded = Encoded.of(response("resp_1"))
+        >>> [event["type"] for event in encoded.events]
+        ['response.created', 'response.done']
+        >>> encoded.texts[0].startswith('{"type": "response.created"')
+        True
+    """
+
+    events: tuple[dict[str, Any], ...]
+    texts: tuple[str, ...]
+
+    @classmethod
+    def of(cls, events: Iterable[Mapping[str, Any]]) -> Encoded:
+        """Validate ``events`` (raising :class:`InvalidServerEvent` on a bad one) and
+        encode each as the JSON text the server will send."""
+        checked = tuple(validate_server_event(event) for event in events)
+        return cls(checked, tuple(json.dumps(event) for event in checked))
+
+
 #: A callable step: given the client message that fired the rule, the steps to run.
 Reply: TypeAlias = Callable[[dict[str, Any]], Iterable["Step"]]
 #: One thing the server does: send an event, close, drop, or compute more steps.
-Step: TypeAlias = Mapping[str, Any] | Close | Drop | Reply
+Step: TypeAlias = Mapping[str, Any] | Encoded | Close | Drop | Reply
 
 
 @dataclass

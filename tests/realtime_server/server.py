@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .events import validate_server_event
-from .script import Close, Drop, Script, Step
+from .script import Close, Drop, Encoded, Script, Step
 
 __all__ = ["API_KEY", "ConnectionRecord", "RealtimeServer", "ServerError", "running_server"]
 
@@ -260,6 +260,10 @@ class RealtimeServer:
                 return False
             if isinstance(step, Mapping):
                 await self._send(connection, record, step)
+            elif isinstance(step, Encoded):
+                for event, text in zip(step.events, step.texts, strict=True):
+                    self._sending(record, event)
+                    await connection.send(text)
             elif not await self._run(connection, record, step(message), message):
                 return False
         return True
@@ -268,13 +272,18 @@ class RealtimeServer:
         self, connection: ServerConnection, record: ConnectionRecord, event: Mapping[str, Any]
     ) -> None:
         checked = validate_server_event(event)
-        kind = checked["type"]
+        self._sending(record, checked)
+        await connection.send(json.dumps(checked))
+
+    @staticmethod
+    def _sending(record: ConnectionRecord, event: dict[str, Any]) -> None:
+        """Note a checked event about to be sent: the response in progress, the log."""
+        kind = event["type"]
         if kind == "response.created":
-            record.response_in_progress = checked["response"]["id"]
+            record.response_in_progress = event["response"]["id"]
         elif kind == "response.done":
             record.response_in_progress = None
-        record.sent.append(checked)
-        await connection.send(json.dumps(checked))
+        record.sent.append(event)
 
     def _check_client_message(self, record: ConnectionRecord, message: dict[str, Any]) -> None:
         if message.get("type") == "response.create" and record.response_in_progress:
