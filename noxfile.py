@@ -73,8 +73,15 @@ def soak(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Overhead benchmarks (traced vs untraced, interleaved); not part of the default run."""
-    _install(session, "newest")
+    """Overhead benchmarks (the real WebSocket transport beside the peers' own realtime
+    tracing, then the scripted sessions); not part of the default run."""
+    _install(
+        session,
+        "newest",
+        "openinference-instrumentation-openai-agents>=2.6",
+        "opentelemetry-instrumentation-openai-agents>=0.62",
+        "opentelemetry-sdk",
+    )
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

@@ -42,6 +42,7 @@ import bench_measure as measure
 import bench_memory as memory
 import bench_profile as profiling
 import bench_scenarios as scenarios
+import bench_transport as transport
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -80,7 +81,7 @@ class Check:
     name: str
     measured: str
     target: str
-    met: bool
+    met: bool | None  # None: not measured here (n/a)
 
 
 @dataclass
@@ -338,27 +339,58 @@ def _summary_line(report: Report) -> str:
     )
 
 
-async def main_async(args: argparse.Namespace) -> Report:
-    """Run the selected sections and return the report."""
+def _transport(args: argparse.Namespace, report: Report) -> None:
+    """The first view: every tracer side by side over the real WebSocket transport."""
+    plan = transport.Plan.for_args(args.quick, args.transport_repeats, args.respawn_every)
+    report.out(
+        "1. the real transport: RealtimeSession on OpenAIRealtimeWebSocketModel, the local "
+        "Realtime server (tests/realtime_server) in its own process; one worker process per "
+        f"arm, one sample at a time, arms and scenarios shuffled per repeat (seed {args.seed}); "
+        f"{plan.repeats} repeats, fresh worker processes every {plan.respawn_every} repeat(s), "
+        f"each warmed up with one sample of every scenario but audio-heavy, gc "
+        f"{'paused in timed regions' if args.gc == 'off' else 'on'}, "
+        f"{'pinned: server and client on separate cores' if args.pin else 'not pinned'}"
+    )
+    results = transport.run(
+        plan,
+        seed=args.seed,
+        pin=args.pin,
+        gc_off=args.gc == "off",
+        profile=args.profile,
+        aa=args.aa,
+        progress=report.out,
+    )
+    report.out()
+    targets = transport.report(results, report.out)
+    report.out()
+    transport.notes(results, report.out)
+    report.out(
+        f"  load 1/5/15 before -> after: {_load(results.load_before)} -> "
+        f"{_load(results.load_after)}; {results.elapsed_s:.0f} s"
+    )
+    if results.profiles:
+        report.out()
+        report.out("where the time goes (cProfile own time by area, arm minus untraced, and the")
+        report.out("arm's top functions; ms per session; cProfile inflates small calls):")
+        transport.profile_report(results, report.out)
+    for target in targets:
+        report.checks.append(Check(target.name, target.measured, target.target, target.met))
+    report.data["transport"] = results.as_dict()
+    report.data["transport"]["targets"] = [vars(target) for target in targets]
+
+
+async def _scripted(args: argparse.Namespace, report: Report) -> None:
+    """The second view: the scripted sessions, the floor, the core, memory, the fast path."""
     plan = Plan.for_args(args)
-    report = Report()
     processor, exporter = measure.install_processor()
     sections = set(args.only.split(",")) if args.only else {"timing", "fastpath", "core", "memory"}
     report.out(
-        f"realtime-spans overhead benchmark: openai-agents {agents.__version__}, Python "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, load {_load(measure.load())}"
-    )
-    report.out(
-        "tracing processor: the SDK's BatchTraceProcessor with an exporter that drops every "
-        "batch (dashboard path, no network)"
-    )
-    report.out(
-        f"timing: traced/untraced pairs interleaved in random order (seed {args.seed}), "
-        f"perf_counter_ns, gc {'paused in timed regions' if args.gc == 'off' else 'on'}, "
-        f"{plan.warmup} warm-up pair(s)"
+        "2. scripted sessions (the SDK's ScriptedRealtimeModel, no socket, no JSON parsing): "
+        "traced, untraced and the floor interleaved in random order, perf_counter_ns, "
+        f"{plan.warmup} warm-up repeat(s); the SDK's BatchTraceProcessor with an exporter "
+        "that drops every batch"
     )
     report.out()
-    started = time.perf_counter()
     if "timing" in sections:
         await _timed_scenarios(plan, args, report)
     log: list[Any] = []
@@ -379,13 +411,29 @@ async def main_async(args: argparse.Namespace) -> Report:
         f"processor check: the dropping exporter received {exporter.items:,} traces and spans "
         f"in {exporter.batches:,} batches"
     )
+    report.data["exported_items"] = exporter.items
+
+
+def run_all(args: argparse.Namespace) -> Report:
+    """Run the selected views and return the report."""
+    report = Report()
+    report.out(
+        f"realtime-spans overhead benchmark: openai-agents {agents.__version__}, Python "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs ({platform.machine()}), "
+        f"load {_load(measure.load())}"
+    )
+    report.out()
+    started = time.perf_counter()
+    if not args.scripted_only:
+        _transport(args, report)
+        report.out()
+    if not args.transport_only:
+        asyncio.run(_scripted(args, report))
     report.out()
     report.out("targets:")
     for check in report.checks:
-        report.out(
-            f"  {'met   ' if check.met else 'MISSED'} {check.name}: {check.measured} "
-            f"(target {check.target})"
-        )
+        status = "n/a   " if check.met is None else "met   " if check.met else "MISSED"
+        report.out(f"  {status} {check.name}: {check.measured} (target {check.target})")
     report.out()
     summary = _summary_line(report)
     report.out("summary: " + summary)
@@ -395,7 +443,6 @@ async def main_async(args: argparse.Namespace) -> Report:
             "checks": [vars(check) for check in report.checks],
             "elapsed_s": time.perf_counter() - started,
             "load_end": measure.load(),
-            "exported_items": exporter.items,
         }
     )
     return report
@@ -419,13 +466,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="script only normalized model events (no raw server event per message)",
     )
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
+    view = parser.add_mutually_exclusive_group()
+    view.add_argument(
+        "--transport-only", action="store_true", help="only the real-transport comparison"
+    )
+    view.add_argument(
+        "--scripted-only", action="store_true", help="only the scripted sessions (2nd view)"
+    )
+    parser.add_argument(
+        "--transport-repeats", type=int, default=0, help="repeats of the transport comparison"
+    )
+    parser.add_argument(
+        "--respawn-every",
+        type=int,
+        default=0,
+        help="fresh worker processes every N transport repeats (default 1)",
+    )
+    parser.add_argument(
+        "--aa", action="store_true", help="add a second untraced arm: the A/A noise floor"
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the server and the client workers to separate cores (best on an idle machine)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 1 when ``--check`` is given and a target is missed."""
     args = parse_args(argv)
-    report = asyncio.run(main_async(args))
+    report = run_all(args)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = args.json or RESULTS / f"bench-{stamp}{'-quick' if args.quick else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -440,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     path.write_text(json.dumps(report.data, indent=2, default=str) + "\n")
     print(f"results: {path}")
-    missed = [check for check in report.checks if not check.met]
+    missed = [check for check in report.checks if check.met is False]
     return 1 if args.check and missed else 0
 
 
