@@ -173,7 +173,7 @@ class Results:
 
     def per_session(self, arm: str, scenario: str, what: str) -> list[float]:
         """A measure per repeat, per session, in milliseconds."""
-        sessions = self._conversation(scenario).sessions_per_sample
+        sessions = self._conversation(scenario).rounds
         return [value / 1e6 / sessions for value in getattr(self.cell(arm, scenario), what)]
 
     def ratios(self, arm: str, scenario: str, what: str = "cpu_ns") -> list[float]:
@@ -383,24 +383,44 @@ def _difference(expected: list[str], seen: list[str]) -> str:
     return "order differs:\n" + "\n".join(diff[:20])
 
 
-def _record(results: Results, arm: str, scenario: str, sample: dict[str, Any], server: int) -> None:
+def _accumulate(
+    totals: dict[tuple[str, str], dict[str, Any]],
+    arm: str,
+    scenario: str,
+    sample: dict[str, Any],
+    server: int,
+) -> None:
+    """Add one sample (one session) to the repeat's running totals of that cell."""
+    (session,) = sample["sessions"]
+    total = totals.setdefault(
+        (arm, scenario),
+        {"wall_ns": 0, "cpu_ns": 0, "server": 0, "callbacks": 0, "longest": None, "cpu": 0},
+    )
+    total["wall_ns"] += sample["wall_ns"]
+    total["cpu_ns"] += sample["cpu_ns"]
+    total["server"] += server
+    total["callbacks"] += session["callbacks"]
+    longest = total["longest"]
+    if longest is None or session["longest_callback_ns"] > longest["longest_callback_ns"]:
+        total["longest"] = session
+    total["cpu"] = max(total["cpu"], session["longest_callback_cpu_ns"])
+
+
+def _record(results: Results, arm: str, scenario: str, total: dict[str, Any]) -> None:
     cell = results.cell(arm, scenario)
-    cell.wall_ns.append(sample["wall_ns"])
-    cell.cpu_ns.append(sample["cpu_ns"])
-    sessions = sample["sessions"]
-    cell.longest_callback_ns.append(max(s["longest_callback_ns"] for s in sessions))
-    cell.longest_callback_cpu_ns.append(max(s["longest_callback_cpu_ns"] for s in sessions))
-    longest = max(sessions, key=lambda s: s["longest_callback_ns"])
-    cell.longest_callbacks.append(longest["longest_callback"])
-    cell.callbacks.append(sum(s["callbacks"] for s in sessions))
-    cell.server_cpu_ns.append(server)
+    cell.wall_ns.append(total["wall_ns"])
+    cell.cpu_ns.append(total["cpu_ns"])
+    cell.longest_callback_ns.append(total["longest"]["longest_callback_ns"])
+    cell.longest_callback_cpu_ns.append(total["cpu"])
+    cell.longest_callbacks.append(total["longest"]["longest_callback"])
+    cell.callbacks.append(total["callbacks"])
+    cell.server_cpu_ns.append(total["server"])
 
 
 def _sample(harness: Harness, arm: str, scenario: conversations.Conversation, **extra: Any) -> Any:
+    """One session of ``scenario`` in ``arm``; the sample and the server's CPU meanwhile."""
     before = harness.server_status()["cpu_ns"]
-    sample = harness.workers[arm].ask(
-        ("run", scenario.name, scenario.sessions_per_sample, extra.get("attribute", False))
-    )
+    sample = harness.workers[arm].ask(("run", scenario.name, 1, extra.get("attribute", False)))
     after = harness.server_status()["cpu_ns"]
     return sample, after - before
 
@@ -432,9 +452,10 @@ def run(
                             continue  # audio-light runs the same code
                         for arm in arm_names:
                             _sample(harness, arm, scenario)
-            order = list(scenarios)
-            rng.shuffle(order)
-            for scenario in order:
+            slots = [scenario for scenario in scenarios for _ in range(scenario.rounds)]
+            rng.shuffle(slots)
+            totals: dict[tuple[str, str], dict[str, Any]] = {}
+            for scenario in slots:
                 # untraced first once, so the events every arm must match are known
                 arm_order = list(arm_names)
                 rng.shuffle(arm_order)
@@ -445,7 +466,9 @@ def run(
                 for arm in arm_order:
                     sample, server = _sample(harness, arm, scenario)
                     _check(results, arm, scenario.name, sample)
-                    _record(results, arm, scenario.name, sample, server)
+                    _accumulate(totals, arm, scenario.name, sample, server)
+            for (arm, name), total in totals.items():
+                _record(results, arm, name, total)
             progress(
                 f"  repeat {repeat + 1}/{plan.repeats} done, load {'/'.join(map(str, load()))}"
             )
@@ -461,7 +484,7 @@ def run(
             for arm in arm_names:
                 results.profiles[arm] = {
                     scenario.name: harness.workers[arm].ask(
-                        ("profile", scenario.name, scenario.sessions_per_sample, 15)
+                        ("profile", scenario.name, scenario.rounds, 15)
                     )
                     for scenario in scenarios
                     if scenario.name != "audio-light"
@@ -570,7 +593,7 @@ def report(results: Results, out: Any) -> list[Target]:
             if arm == "untraced" or not sessions:
                 cells.append("-")
                 continue
-            total = statistics.median(s["tracing_cpu_ns"] for s in sessions) / 1e6
+            total = statistics.median(s["tracing_ns"] for s in sessions) / 1e6
             cells.append(f"{total:.1f} ms")
         out(_row(f"tracing calls, sum {name[:5]}", cells))
     span_cells = []
@@ -579,9 +602,7 @@ def report(results: Results, out: Any) -> list[Target]:
             span_cells.append("n/a")
             continue
         counts = [
-            sum(results.cell(arm, s.name).spans.values()) / s.sessions_per_sample
-            for s in results.scenarios
-            if s.name in ("audio-heavy", "lifecycle")
+            sum(results.cell(arm, name).spans.values()) for name in ("audio-heavy", "lifecycle")
         ]
         span_cells.append(" / ".join(f"{count:.0f}" for count in counts))
     out(_row("spans per session h / l", span_cells))
@@ -717,24 +738,55 @@ def notes(results: Results, out: Any) -> None:
     )
 
 
-def profile_report(results: Results, out: Any) -> None:
-    """Where the time goes, per arm: own time by area, minus untraced's, ms per session."""
-    base = results.profiles.get("untraced", {})
-    for arm, scenarios in results.profiles.items():
-        if arm == "untraced":
+def entry_points(results: Results, out: Any, *, top: int = 5) -> None:
+    """Where each tracer's time on the loop goes: its tracing calls by entry point
+    (attribution pass, wall time, ms per session, and calls per session)."""
+    for arm in results.arms:
+        if arm in ("untraced", arms.AA):
             continue
-        for scenario, profile in scenarios.items():
-            reference = base.get(scenario, {"areas": {}, "total_ms": 0.0})
-            extra = profile["total_ms"] - reference["total_ms"]
-            out(
-                f"  {arm} {scenario}: profiled {reference['total_ms']:.1f} -> "
-                f"{profile['total_ms']:.1f} ms per session ({extra:+.1f})"
+        for scenario in ("audio-heavy", "lifecycle"):
+            sessions = results.cell(arm, scenario).attribution
+            if not sessions:
+                continue
+            totals: dict[str, list[float]] = {}
+            for session in sessions:
+                for name, (calls, ns) in session["by_call"].items():
+                    entry = totals.setdefault(name, [0.0, 0.0])
+                    entry[0] += calls / len(sessions)
+                    entry[1] += ns / 1e6 / len(sessions)
+            ranked = sorted(totals.items(), key=lambda item: -item[1][1])[:top]
+            text = ", ".join(
+                f"{name.rsplit('.', 2)[-2]}.{name.rsplit('.', 1)[-1]} {ms:.2f} ms ({calls:,.0f})"
+                for name, (calls, ms) in ranked
             )
-            areas = {
-                area: profile["areas"].get(area, 0.0) - reference["areas"].get(area, 0.0)
-                for area in set(profile["areas"]) | set(reference["areas"])
-            }
-            for area, ms in sorted(areas.items(), key=lambda item: -abs(item[1]))[:8]:
-                out(f"    {ms:+8.2f} ms  {area}")
-            for own, calls, where in profile["top"][:8]:
+            out(f"  {arm} {scenario}: {text}")
+
+
+#: Profile areas that belong to a tracer or its pipeline (the rest is the session's own).
+TRACER_AREAS = (
+    "realtime-spans",
+    "OpenInference",
+    "OpenLLMetry",
+    "OpenTelemetry SDK",
+    "SDK tracing",
+    "wave (WAV encoding)",
+    "base64",
+)
+
+
+def profile_report(results: Results, out: Any) -> None:
+    """Where the time goes under ``cProfile``, per arm: own time in the tracers' areas and
+    the arm's top functions (ms per session; cProfile inflates small calls)."""
+    for arm, scenarios in results.profiles.items():
+        for scenario, profile in scenarios.items():
+            areas = ", ".join(
+                f"{area} {profile['areas'].get(area, 0.0):.1f}"
+                for area in TRACER_AREAS
+                if profile["areas"].get(area, 0.0) >= 0.05
+            )
+            out(
+                f"  {arm} {scenario}: {profile['total_ms']:.1f} ms profiled per session; "
+                f"tracer areas (ms): {areas or 'none'}"
+            )
+            for own, calls, where in profile["top"][:6]:
                 out(f"    {own:8.2f} ms {calls:9.0f} calls  {where}")

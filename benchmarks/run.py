@@ -1,20 +1,29 @@
 """Overhead benchmark: what tracing costs a realtime session (``nox -s bench``).
 
-Runs the same scripted ``RealtimeSession`` conversations traced (``traced(session)``) and
-untraced, interleaved in one process, and prints traced/untraced ratios against the
-project's targets, the core's feed rate, memory per idle traced session and audio memory
-growth, how far audio events get into the tap, and the machine load seen. Raw numbers go
-to ``benchmarks/results/`` as JSON.
+Two views, printed in this order:
+
+1. **The real transport** (:mod:`bench_transport`): ``RealtimeSession`` on the SDK's
+   ``OpenAIRealtimeWebSocketModel`` against the local Realtime server of
+   ``tests/realtime_server`` in a process of its own, with every tracer side by side
+   (untraced, realtime-spans, realtime-spans with ``include_audio`` when it exists,
+   OpenInference's and OpenLLMetry's own realtime instrumentation, and OpenInference's
+   processor rendering realtime-spans' spans), one worker process per arm; CPU and wall
+   ratios, the added cost per audio delta, event-loop stalls, spans exported.
+2. **Scripted sessions**: the same conversations on the SDK's ``ScriptedRealtimeModel``
+   traced and untraced interleaved in one process, with the floor arm, the core's feed
+   rate, memory per idle traced session and audio memory growth, and how far audio
+   events get into the tap.
+
+Raw numbers go to ``benchmarks/results/`` as JSON.
 
 Usage::
 
-    python benchmarks/run.py            # full run (about two minutes)
-    python benchmarks/run.py --quick    # under a minute, fewer repeats
-    python benchmarks/run.py --check    # exit 1 when a target is missed
-    python benchmarks/run.py --profile  # add a differential cProfile of both scenarios
-
-Traced runs use the SDK's own ``BatchTraceProcessor`` with an exporter that drops every
-batch: the processor path of the OpenAI traces dashboard, without the network.
+    python benchmarks/run.py                   # both views (about a quarter of an hour)
+    python benchmarks/run.py --quick           # a few minutes, fewer repeats
+    python benchmarks/run.py --transport-only  # or --scripted-only
+    python benchmarks/run.py --check           # exit 1 when a target is missed
+    python benchmarks/run.py --profile         # add where-the-time-goes views
+    python benchmarks/run.py --no-aa           # without the A/A arm (the noise floor)
 """
 
 from __future__ import annotations
@@ -311,6 +320,32 @@ async def _profile(report: Report, *, quick: bool) -> None:
         report.data.setdefault("profile", {})[scenario.name] = diff.as_dict()
 
 
+def _percent(ratio: float) -> str:
+    return f"{(ratio - 1) * 100:+.1f}%"
+
+
+def _transport_summary(report: Report) -> str | None:
+    data = report.data.get("transport")
+    if not data:
+        return None
+    cells = data["cells"]
+    parts = []
+    for arm in ("realtime-spans", "rs+audio", "rs+phoenix", "openinference", "openllmetry"):
+        heavy = cells.get(f"{arm} | audio-heavy", {}).get("cpu_ratio")
+        life = cells.get(f"{arm} | lifecycle", {}).get("cpu_ratio")
+        if heavy and life:
+            parts.append(
+                f"{arm} {_percent(heavy['median'])} audio-heavy, {_percent(life['median'])} "
+                "lifecycle"
+            )
+    return (
+        "Over the real WebSocket transport (client CPU per session, vs untraced, medians of "
+        f"{len(cells['untraced | audio-heavy']['cpu_ns'])} interleaved repeats): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 def _summary_line(report: Report) -> str:
     audio = report.data.get("audio-heavy", {}).get("wall_ratio", {}).get("median")
     life = report.data.get("lifecycle-heavy", {}).get("wall_ratio", {}).get("median")
@@ -318,9 +353,9 @@ def _summary_line(report: Report) -> str:
     mem = report.data.get("memory", {})
     parts = []
     if audio is not None:
-        parts.append(f"+{(audio - 1) * 100:.1f}% on an audio-heavy session")
+        parts.append(f"{_percent(audio)} on an audio-heavy session")
     if life is not None:
-        parts.append(f"+{(life - 1) * 100:.1f}% on a lifecycle-only session")
+        parts.append(f"{_percent(life)} on a lifecycle-only session")
     if core is not None:
         parts.append(f"core {core / 1000:,.0f}k events/s")
     if mem:
@@ -329,14 +364,18 @@ def _summary_line(report: Report) -> str:
             f"{mem['idle_extra_bytes_per_session'] / 1024:.1f} KiB per idle traced session, "
             f"{growth:+.1f} B per audio delta"
         )
-    return (
-        "Tracing costs "
-        + "; ".join(parts)
-        + (
-            f" (median of interleaved runs, SDK BatchTraceProcessor with a dropping exporter, "
-            f"openai-agents {agents.__version__}, load {_load(measure.load())})."
+    lines = []
+    transport_line = _transport_summary(report)
+    if transport_line:
+        lines.append(transport_line)
+    if parts:
+        lines.append(
+            "Scripted sessions: "
+            + "; ".join(parts)
+            + " (SDK BatchTraceProcessor with a dropping exporter)."
         )
-    )
+    lines.append(f"openai-agents {agents.__version__}, load {_load(measure.load())}.")
+    return " ".join(lines)
 
 
 def _transport(args: argparse.Namespace, report: Report) -> None:
@@ -349,7 +388,7 @@ def _transport(args: argparse.Namespace, report: Report) -> None:
         f"{plan.repeats} repeats, fresh worker processes every {plan.respawn_every} repeat(s), "
         f"each warmed up with one sample of every scenario but audio-heavy, gc "
         f"{'paused in timed regions' if args.gc == 'off' else 'on'}, "
-        f"{'pinned: server and client on separate cores' if args.pin else 'not pinned'}"
+        f"{'server and client workers pinned to separate cores' if args.pin else 'not pinned'}"
     )
     results = transport.run(
         plan,
@@ -368,10 +407,14 @@ def _transport(args: argparse.Namespace, report: Report) -> None:
         f"  load 1/5/15 before -> after: {_load(results.load_before)} -> "
         f"{_load(results.load_after)}; {results.elapsed_s:.0f} s"
     )
+    report.out()
+    report.out("where each tracer's time on the event loop goes: its tracing calls by entry")
+    report.out("point (attribution pass, wall ms per session, calls per session in brackets):")
+    transport.entry_points(results, report.out)
     if results.profiles:
         report.out()
-        report.out("where the time goes (cProfile own time by area, arm minus untraced, and the")
-        report.out("arm's top functions; ms per session; cProfile inflates small calls):")
+        report.out("where the time goes under cProfile (own time, ms per session; the tracers'")
+        report.out("areas, then each arm's top functions; cProfile inflates small calls):")
         transport.profile_report(results, report.out)
     for target in targets:
         report.checks.append(Check(target.name, target.measured, target.target, target.met))
@@ -483,12 +526,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fresh worker processes every N transport repeats (default 1)",
     )
     parser.add_argument(
-        "--aa", action="store_true", help="add a second untraced arm: the A/A noise floor"
+        "--no-aa",
+        dest="aa",
+        action="store_false",
+        help="leave out the second untraced arm (the A/A noise floor of the run)",
     )
     parser.add_argument(
-        "--pin",
-        action="store_true",
-        help="pin the server and the client workers to separate cores (best on an idle machine)",
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the server and the client workers to separate cores",
     )
     return parser.parse_args(argv)
 

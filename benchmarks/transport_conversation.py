@@ -113,6 +113,8 @@ class Conversation:
     """A voice call: ``responses`` model responses with ``audio_per_response`` deltas each,
     ``tool_calls`` tool calls and ``handoffs`` handoffs spread over them, each response not
     following a call answering a caller utterance of ``caller_chunks`` 20 ms chunks.
+    Each repeat of the benchmark runs ``rounds`` sessions of it per arm, each round
+    interleaved across the arms on its own.
 
     Example:
         >>> call = Conversation("demo", responses=4, audio_per_response=2, tool_calls=1,
@@ -132,7 +134,7 @@ class Conversation:
     handoffs: int
     caller_chunks: int = 100
     transcript_deltas: int = 12
-    sessions_per_sample: int = 1
+    rounds: int = 1
     description: str = ""
 
     def call_plan(self) -> list[str | None]:
@@ -184,7 +186,7 @@ class Conversation:
             f"{self.tool_calls} tool calls, {self.handoffs} handoffs, "
             f"{len(self.exchanges())} caller utterances x {self.caller_chunks} chunks (20 ms), "
             f"{self.transcript_deltas} transcript deltas per response; "
-            f"{self.sessions_per_sample} session(s) per sample"
+            f"{self.rounds} session(s) per arm per repeat"
         )
 
 
@@ -489,7 +491,7 @@ def lifecycle() -> Conversation:
         tool_calls=10,
         handoffs=2,
         caller_chunks=25,
-        sessions_per_sample=4,
+        rounds=4,
         description="the span lifecycle, little audio",
     )
 

@@ -6,6 +6,10 @@ conversation (:func:`transport_conversation.script_factory`). The coordinator ta
 this process over a pipe: it receives the URLs once, can ask for the process's CPU time
 and the server's errors (``"status"``), and stops it (``"stop"``). Records of ended
 connections are dropped as new ones arrive, so a long run does not grow.
+
+The server declines permessage-deflate (the client's ``websockets`` offers it): whether
+the Realtime API compresses is not documented, and uncompressed messages make every
+session cheaper to receive, so every tracer's share of it larger, not smaller.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ async def _serve(conn: Connection, names: list[str]) -> None:
     known = conversations.by_name()
     servers: dict[str, RealtimeServer] = {}
     for name in names:
-        server = RealtimeServer()
+        server = RealtimeServer(compression=None)
         server.script_per_connection = _pruning(server, conversations.script_factory(known[name]))
         await server.start()
         servers[name] = server

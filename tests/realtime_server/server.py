@@ -82,8 +82,17 @@ class RealtimeServer:
         ```
     """
 
-    def __init__(self, script: Script | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        host: str = "127.0.0.1",
+        compression: str | None = "deflate",
+    ) -> None:
         self.script = script if script is not None else Script()
+        #: ``"deflate"`` accepts the client's offer of permessage-deflate (the
+        #: ``websockets`` default); ``None`` declines it, so messages go uncompressed.
+        self.compression = compression
         #: When set, each connection gets a fresh script from it instead of :attr:`script`.
         self.script_per_connection: Callable[[], Script] | None = None
         self.host = host
@@ -172,6 +181,7 @@ class RealtimeServer:
             process_request=self._process_request,
             ping_interval=None,
             close_timeout=1,
+            compression=self.compression,
         )
         self.port = self._server.sockets[0].getsockname()[1]
 

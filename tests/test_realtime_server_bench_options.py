@@ -1,6 +1,7 @@
-"""The local Realtime server's pre-encoded steps (``Encoded``), used by the transport
-benchmark: checked once when built, sent as they are, and seen by a real session over the
-SDK's WebSocket transport exactly as the same events sent as dict steps."""
+"""What the transport benchmark asks of the local Realtime server: pre-encoded steps
+(``Encoded``: checked once when built, sent as they are, and seen by a real session over
+the SDK's WebSocket transport exactly as the same events sent as dict steps), and a server
+that declines permessage-deflate."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import json
 
 import pytest
 from agents.realtime import RealtimeRunner
+from websockets.asyncio.client import connect
 
 from realtime_spans.adapters import SpanRecorder, traced
 
 from .realtime_server import (
+    API_KEY,
     Encoded,
     InvalidServerEvent,
+    RealtimeServer,
     Script,
     agent_ended,
     audio_message,
@@ -78,3 +82,20 @@ async def test_a_session_sees_encoded_steps_as_it_sees_dict_steps(
     assert sent[0] == "session.created" and sent[-1] == "response.done"
     assert kinds.count("response.output_audio.delta") == kinds.count("audio") == 4
     assert sdk_errors(caplog.records) == []
+
+
+@pytest.mark.parametrize(("compression", "negotiated"), [("deflate", True), (None, False)])
+async def test_the_server_accepts_or_declines_compression(
+    compression: str | None, negotiated: bool
+) -> None:
+    server = RealtimeServer(Script().on_connect(session_created()), compression=compression)
+    await server.start()
+    try:
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        async with connect(server.url, additional_headers=headers) as client:
+            extensions = client.response.headers.get("Sec-WebSocket-Extensions") or ""
+            assert json.loads(await client.recv())["type"] == "session.created"
+        assert ("permessage-deflate" in extensions) is negotiated
+    finally:
+        await server.stop()
+    assert server.errors == []
