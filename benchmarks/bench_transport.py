@@ -1,30 +1,31 @@
 """The real-transport benchmark: every tracer side by side on ``OpenAIRealtimeWebSocketModel``.
 
-Method:
+Method (``benchmarks/README.md`` says it at length):
 
 * The local Realtime server of ``tests/realtime_server`` runs in a process of its own
-  (:mod:`transport_server`), one port per conversation (:mod:`transport_conversation`).
-* Each arm (:mod:`transport_arms`) lives in a persistent worker process of its own
-  (:mod:`transport_worker`): instrumentors patch ``RealtimeSession`` globally, so arms
-  cannot share a process. The coordinator (this module) asks one worker at a time to run
-  one sample; the others block on their pipes. Each repeat runs every scenario (in a
-  shuffled order) in every arm (in a shuffled order), so drift in the machine's load
-  falls on all arms alike; warm-up samples come first and are discarded.
-* Per sample: the client process's CPU time (every thread: the export threads of the
-  processors are in it) and wall time, the longest event-loop callback of each session,
-  the events the caller saw and the spans the arm exported. Ratios are per repeat,
-  arm / untraced, summarised by median and interquartile range.
-* CPU time is the primary figure. The machine has two cores: the server's CPU never
-  counts in a client's CPU time (another process), but in wall time it does whenever
-  the client and the server share a core (always, when a second job is running), which
-  dilutes every wall-time ratio towards 1. Wall ratios are printed beside.
-* Per audio delta: the slope between two audio volumes. ``audio-heavy`` and
-  ``audio-light`` are the same conversation with 500 and 100 deltas per response;
-  per repeat, (arm - untraced in audio-heavy) - (arm - untraced in audio-light), divided
-  by the difference in deltas, is the arm's added cost per delta; its median has a
-  distribution-free 95% confidence interval.
-* Stalls: see :class:`transport_worker.LoopMonitor`. A separate pass (never the timed
-  samples) wraps each arm's tracing calls and reports the longest single call.
+  (:mod:`transport_server`), one port per conversation (:mod:`transport_conversation`),
+  pinned to one core; the client workers are pinned to the other.
+* Each arm (:mod:`transport_arms`) runs in a worker process of its own
+  (:mod:`transport_worker`): instrumentors patch ``RealtimeSession`` for the whole
+  process. Each repeat starts a new generation: a fresh zygote process imports
+  everything once and forks one worker per arm, so every arm is spread over as many
+  processes (memory layouts, hash seeds) as there are repeats, and the arms of a repeat
+  start alike. The coordinator (this module) asks one worker at a time for one session;
+  the others wait on their sockets. Each repeat runs every session slot (a scenario's
+  ``rounds``) in a shuffled order and, in each, every arm in a shuffled order.
+* Per session: the client process's CPU time (every thread: the processors' export
+  threads are in it) and wall time, the event loop's longest callback, the events the
+  caller saw and the spans the arm exported, all checked. Per repeat, arm / untraced;
+  the table shows medians and interquartile ranges. CPU time is the primary figure: it
+  never includes the server's, and other jobs on the two shared cores disturb it far
+  less than wall time. A second untraced arm (A/A) shows the run's noise floor.
+* Per audio delta: the slope between two audio volumes (``audio-heavy`` and
+  ``audio-light``, 500 and 100 deltas per response): per repeat, the arm's extra time in
+  one minus its extra time in the other, over the difference in deltas; the median with
+  a distribution-free 95% confidence interval.
+* Stalls: :class:`transport_worker.LoopMonitor` times every callback in every arm; a
+  separate pass (never the timed samples) wraps each arm's tracing calls and reports the
+  longest single call and the time per entry point.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class Plan:
     @classmethod
     def for_args(cls, quick: bool, repeats: int, respawn_every: int = 0) -> Plan:
         """The quick or the full plan; ``repeats`` and ``respawn_every`` override."""
-        plan = cls(4, 1, 1, 1) if quick else cls(24, 1, 3, 1)
+        plan = cls(4, 1, 1, 1) if quick else cls(20, 1, 3, 1)
         return cls(
             repeats or plan.repeats,
             plan.warmup,
@@ -595,7 +596,7 @@ def report(results: Results, out: Any) -> list[Target]:
                 continue
             total = statistics.median(s["tracing_ns"] for s in sessions) / 1e6
             cells.append(f"{total:.1f} ms")
-        out(_row(f"tracing calls, sum {name[:5]}", cells))
+        out(_row(f"tracing calls, cpu {name[:5]}", cells))
     span_cells = []
     for arm in columns:
         if arm not in present:
@@ -709,7 +710,8 @@ def notes(results: Results, out: Any) -> None:
     out("  audio-light (added cpu per delta, ns, [95% CI of the median]); untraced column: the")
     out("  session's own cpu per delta. longest callback: median over repeats of the session's")
     out("  longest event-loop callback, wall / thread cpu. longest tracing call: the longest")
-    out("  single call into the tracer (separate pass, wall / cpu), max over sessions.")
+    out("  single call into the tracer (separate pass, wall / cpu), max over sessions;")
+    out("  tracing calls, cpu: their total per session (the loop thread's cpu time).")
     for scenario in results.scenarios:
         out(f"  {scenario.name}: {scenario.summary()}")
     for arm in results.arms:

@@ -409,7 +409,7 @@ def _transport(args: argparse.Namespace, report: Report) -> None:
     )
     report.out()
     report.out("where each tracer's time on the event loop goes: its tracing calls by entry")
-    report.out("point (attribution pass, wall ms per session, calls per session in brackets):")
+    report.out("point (attribution pass, cpu ms per session, calls per session in brackets):")
     transport.entry_points(results, report.out)
     if results.profiles:
         report.out()

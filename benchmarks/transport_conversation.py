@@ -70,7 +70,8 @@ from tests.realtime_server.events import (  # noqa: E402
 CALLER_CHUNK = bytes(960)
 #: 50 ms of the agent's voice, one output audio delta (as in the scripted benchmark).
 AGENT_CHUNK = bytes(2400)
-#: The caller's transcript; the agent's is ``AGENT_WORDS``, sent in several deltas.
+#: The caller's words (numbered per utterance); the agent's (:func:`agent_words`, its own
+#: words in each response) are sent in several transcript deltas.
 CALLER_WORDS = "Hi, what is the weather like in Oslo tomorrow, and should I bring a coat?"
 AGENT_WORDS = (
     "Tomorrow in Oslo it will be sunny in the morning with clouds later in the day, "
@@ -199,7 +200,18 @@ def _session_updated(created: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _item_retrieved(item_id: str) -> dict[str, Any]:
+def agent_words(index: int) -> str:
+    """What the agent says in response ``index`` (each response its own words, as in a
+    real call: a tracer that skips repeated text must not get an easier time here).
+
+    Example:
+        >>> agent_words(0).split(".")[0]
+        'Answer 1'
+    """
+    return f"Answer {index + 1}. {AGENT_WORDS}"
+
+
+def _item_retrieved(item_id: str, index: int) -> dict[str, Any]:
     return validate_server_event(
         {
             "type": "conversation.item.retrieved",
@@ -210,7 +222,7 @@ def _item_retrieved(item_id: str) -> dict[str, Any]:
                 "type": "message",
                 "role": "assistant",
                 "status": "completed",
-                "content": [{"type": "output_audio", "transcript": AGENT_WORDS}],
+                "content": [{"type": "output_audio", "transcript": agent_words(index)}],
             },
         }
     )
@@ -248,7 +260,7 @@ def _server_turns(conversation: Conversation) -> _ServerTurns:
                 response_id,
                 item_id=message_id,
                 chunks=conversation.audio_per_response,
-                transcript=AGENT_WORDS,
+                transcript=agent_words(turn.index),
                 transcript_deltas=conversation.transcript_deltas,
                 audio=AGENT_CHUNK,
             )
@@ -284,7 +296,7 @@ def _server_turns(conversation: Conversation) -> _ServerTurns:
                 audio_end_ms=start_ms + 20 * conversation.caller_chunks,
                 previous_item_id=previous_item,
             )
-            heard = input_transcription_completed(item_id, CALLER_WORDS)
+            heard = input_transcription_completed(item_id, f"{CALLER_WORDS} ({utterance})")
             late = utterance % 2 == 0
             events = [*vad[1:], *([] if late else [heard]), *spoken, *([heard] if late else [])]
             starts.append(Encoded.of(vad[:1]))
@@ -295,7 +307,8 @@ def _server_turns(conversation: Conversation) -> _ServerTurns:
         answers.append(Encoded.of(events))
         previous_item = message_id
     retrieved = {
-        f"msg_{t.index + 1}": Encoded.of([_item_retrieved(f"msg_{t.index + 1}")]) for t in turns
+        f"msg_{t.index + 1}": Encoded.of([_item_retrieved(f"msg_{t.index + 1}", t.index)])
+        for t in turns
     }
     return _ServerTurns(
         Encoded.of([created]),

@@ -1,17 +1,19 @@
 """A worker process: one arm, one persistent event loop, sessions run on command.
 
-The coordinator (:mod:`bench_transport`) starts one worker per arm and sends each, one at
-a time, ``("run", conversation, sessions)``; the worker runs that many sessions of the
-conversation against the server, back to back, and answers with what it measured. Only
-one worker runs at any moment (the others block on their pipe), so no two arms compete
-for the CPU.
+Each generation of workers comes from :func:`zygote` (one process that imports everything,
+then forks a worker per arm); each worker connects back to the coordinator
+(:mod:`bench_transport`), which sends it, one at a time, ``("run", conversation,
+sessions)``; the worker runs that many sessions of the conversation against the server,
+back to back, and answers with what it measured. Only one worker runs at any moment (the
+others wait on their sockets), so no two arms compete for the CPU.
 
 What a sample measures (the timed region is, per session, everything the application
 pays: ``RealtimeRunner.run()``, the arm's ``wrap`` (``traced()``), entry and connect, the
 conversation, every event iterated, and close):
 
 * wall time (``perf_counter_ns``) and CPU time of this process (``process_time_ns``: every
-  thread, so the processors' export threads are in it);
+  thread, so the processors' export threads are in it); the export itself, at the flush
+  that counts the spans after the sample, is not timed (the exporters here only count);
 * event-loop stalls (:class:`LoopMonitor`): every callback the loop runs
   (``asyncio.Handle._run``) is timed; per session, the longest;
 * with ``attribute=True`` (a separate pass, never in the timed samples): the arm's tracing
@@ -75,6 +77,7 @@ class LoopMonitor:
         self._original: Any = None
         self.attribute = False
         self.by_call: dict[str, list[int]] = {}
+        self.reading_cpu_ns = _reading_cost()
         self.reset()
 
     def reset(self) -> None:
@@ -126,10 +129,13 @@ class LoopMonitor:
         """``function`` timed as a tracing call (outermost calls only: nested tracing
         calls are part of the call that made them).
 
-        The wall time (``perf_counter_ns``, inside) is summed, per call name too; the
-        thread's CPU time (read outside it: the reading itself costs about 0.6 us) decides
-        the longest call, so that another process taking the core cannot make one."""
+        Both clocks are read: the wall clock (``perf_counter_ns``) and the thread's CPU
+        clock (``thread_time_ns``, read outside the wall readings; what reading it costs,
+        measured once, is taken off). CPU time decides the longest call and makes the
+        totals, per call name too, so that another process taking the core inflates
+        neither."""
         monitor = self
+        reading = self.reading_cpu_ns
         totals = self.by_call.setdefault(name, [0, 0])
 
         @functools.wraps(function)
@@ -143,12 +149,12 @@ class LoopMonitor:
                 return function(*args, **kwargs)
             finally:
                 elapsed = _perf() - start
-                cpu = _cpu() - cpu
+                cpu = max(0, _cpu() - cpu - reading)
                 monitor.depth = 0
-                monitor.tracing_ns += elapsed
+                monitor.tracing_ns += cpu
                 monitor.tracing_calls += 1
                 totals[0] += 1
-                totals[1] += elapsed
+                totals[1] += cpu
                 monitor.longest_call = max(monitor.longest_call, elapsed)
                 if cpu > monitor.longest_call_cpu:
                     monitor.longest_call_cpu = cpu
@@ -182,6 +188,24 @@ class LoopMonitor:
             self.attribute = False
             for owner, attribute, value in reversed(originals):
                 setattr(owner, attribute, value)
+
+
+def _reading_cost() -> int:
+    """What a tracing call's clock readings add to its CPU time: the median CPU time the
+    wrapper measures around a call that does nothing."""
+
+    def nothing() -> None:
+        return None
+
+    costs = []
+    for _ in range(2000):
+        cpu = _cpu()
+        start = _perf()
+        nothing()
+        _ = _perf() - start  # the same readings as a tracing call
+        costs.append(_cpu() - cpu)
+    costs.sort()
+    return costs[len(costs) // 2]
 
 
 def describe_callback(callback: Any) -> str:
