@@ -2,8 +2,9 @@
 
 The default run (no ``-s``) is the whole test suite: lint, type checks, the unit, property
 and doc tests, and the integration tests with real tracing processors (OpenInference and
-OpenLLMetry into OpenTelemetry, Logfire, the OpenAI exporter), each on the oldest
-supported openai-agents (0.22.0) and on the newest release. ``.ci/run`` then runs ``e2e``
+OpenLLMetry into OpenTelemetry, Logfire, the OpenAI exporter; the OpenTelemetry GenAI
+processor in ``genai``), each on the oldest supported openai-agents (0.22.0) and on the
+newest release. ``.ci/run`` then runs ``e2e``
 (a real Phoenix server).
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "integrations"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integrations", "genai"]
 nox.options.error_on_missing_interpreters = True
 
 OLDEST_SDK = "openai-agents==0.22.0"
@@ -104,8 +105,28 @@ def integrations(session: nox.Session, sdk: str) -> None:
         "-q",
         "--hypothesis-profile=ci",
         "integration_tests",
+        "--ignore=integration_tests/genai",
         *session.posargs,
     )
+
+
+@nox.session
+@nox.parametrize("sdk", list(SDKS))
+def genai(session: nox.Session, sdk: str) -> None:
+    """Through the OpenTelemetry GenAI processor (openai-agents-v2) into the OTel SDK.
+
+    A session of its own: that package installs the same import package,
+    ``opentelemetry.instrumentation.openai_agents``, as OpenLLMetry's (in ``integrations``),
+    so the two cannot share an environment.
+    """
+    _install(
+        session,
+        sdk,
+        *TEST_DEPS,
+        "opentelemetry-instrumentation-openai-agents-v2>=0.1",
+        "opentelemetry-sdk",
+    )
+    session.run("pytest", "-q", "integration_tests/genai", *session.posargs)
 
 
 @nox.session

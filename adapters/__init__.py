@@ -23,7 +23,7 @@ from ._peers import (
     competing_realtime_instrumentation,
     unwrap_competing_instrumentation,
 )
-from ._sink import RealtimeTurnSpanData
+from ._sink import RealtimeFunctionSpanData, RealtimeTurnSpanData
 from .recording import SpanRecorder
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "CompetingInstrumentationWarning",
     "competing_realtime_instrumentation",
     "unwrap_competing_instrumentation",
+    "RealtimeFunctionSpanData",
     "RealtimeTurnSpanData",
     "SpanRecorder",
     "instrument",

@@ -130,11 +130,32 @@ class RealtimeTurnSpanData(TurnSpanData):
         return exported
 
 
+class RealtimeFunctionSpanData(FunctionSpanData):
+    """A ``function`` span of a realtime session: one tool call, with the model's call id.
+
+    It is an SDK ``FunctionSpanData`` (processors see ``type == "function"``, and it
+    exports exactly what the SDK's does) that also holds the call id as ``call_id``, where
+    processors that map it look for it (the OpenTelemetry GenAI processor's
+    ``gen_ai.tool.call.id``).
+
+    Example:
+        >>> data = RealtimeFunctionSpanData(name="get_weather", call_id="call_1", input=None)
+        >>> data.call_id, data.export()["name"]
+        ('call_1', 'get_weather')
+    """
+
+    __slots__ = ("call_id",)
+
+    def __init__(self, name: str, call_id: str, input: str | None) -> None:
+        super().__init__(name=name, input=input, output=None)
+        self.call_id = call_id
+
+
 def _span_data(spec: SpanSpec) -> SpanData:
     if isinstance(spec, TurnSpec):
         return RealtimeTurnSpanData(spec.turn, spec.agent_name, spec.response_id)
     if isinstance(spec, FunctionSpec):
-        return FunctionSpanData(name=spec.name, input=spec.input, output=None)
+        return RealtimeFunctionSpanData(spec.name, spec.call_id, spec.input)
     if isinstance(spec, AgentSpec):
         return AgentSpanData(name=spec.name, handoffs=list(spec.handoffs), tools=list(spec.tools))
     if isinstance(spec, HandoffSpec):

@@ -35,7 +35,7 @@ from agents.tool_guardrails import (
     tool_input_guardrail,
     tool_output_guardrail,
 )
-from agents.tracing import custom_span, get_current_span, trace
+from agents.tracing import FunctionSpanData, custom_span, get_current_span, trace
 from agents.usage import Usage
 
 from realtime_spans.adapters import SpanRecorder, traced
@@ -191,6 +191,10 @@ async def test_function_span_keyed_by_call_with_input_and_output(recorder: SpanR
     assert function.span_data.name == "get_weather"
     assert function.span_data.input == '{"city": "Oslo"}'
     assert function.span_data.output == "sunny in Oslo"
+    assert function.span_data.call_id == "c1"  # for processors that map it
+    # and it exports exactly what the SDK's own function spans export
+    plain = FunctionSpanData(name="get_weather", input='{"city": "Oslo"}', output="sunny in Oslo")
+    assert function.span_data.export() == plain.export()
     assert function.parent_id == of_kind(recorder, "agent")[0].span_id
     assert function.error is None
 
