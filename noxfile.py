@@ -10,6 +10,11 @@ newest release. ``.ci/run`` then runs ``e2e``
 
 from __future__ import annotations
 
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "virtualenv"
@@ -127,6 +132,41 @@ def genai(session: nox.Session, sdk: str) -> None:
         "opentelemetry-sdk",
     )
     session.run("pytest", "-q", "integration_tests/genai", *session.posargs)
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """The package as users install it: sdist and wheel built and checked (``twine check
+    --strict``, ``tools/check_package.py``), the wheel installed into a fresh environment
+    and used from a directory outside the source tree (imports, the demo), and the
+    sdist's own tests run there against it, as a downstream packager would."""
+    session.install("build", "twine", "packaging>=24.2", "trove-classifiers", "virtualenv")
+    root = Path.cwd()
+    work = Path(tempfile.mkdtemp(prefix="realtime-spans-package-"))
+    try:
+        dist = work / "dist"
+        session.run("python", "-m", "build", "--outdir", str(dist), str(root))
+        session.run("twine", "check", "--strict", *sorted(str(p) for p in dist.iterdir()))
+        session.run("python", "tools/check_package.py", "built", str(dist))
+
+        venv = work / "venv"
+        session.run("python", "-m", "virtualenv", "--quiet", str(venv))
+        python = str(venv / "bin" / "python")
+        (wheel,) = dist.glob("*.whl")
+        (sdist,) = dist.glob("*.tar.gz")
+        with session.chdir(work):
+            session.run(python, "-m", "pip", "install", "--quiet", str(wheel), external=True)
+            checker = str(root / "tools" / "check_package.py")
+            session.run(python, checker, "installed", str(root), external=True)
+            session.run(python, "-m", "realtime_spans.adapters.demo", external=True)
+            session.run(python, "-m", "pip", "install", "--quiet", *TEST_DEPS, external=True)
+        with tarfile.open(sdist) as archive:
+            archive.extractall(work, filter="data")
+        unpacked = work / sdist.name.removesuffix(".tar.gz")
+        with session.chdir(unpacked):
+            session.run(python, "-m", "pytest", "-q", "--hypothesis-profile=ci", external=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @nox.session

@@ -24,9 +24,11 @@ from ._peers import (
     unwrap_competing_instrumentation,
 )
 from ._sink import RealtimeFunctionSpanData, RealtimeTurnSpanData
+from ._version import __version__
 from .recording import SpanRecorder
 
 __all__ = [
+    "__version__",
     "DEFAULT_WORKFLOW_NAME",
     "CompetingInstrumentationWarning",
     "competing_realtime_instrumentation",
