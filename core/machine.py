@@ -442,10 +442,12 @@ class SpanMachine:
 
     def _on_usage_reported(self, event: UsageReported) -> tuple[Command, ...]:
         # Usage comes just before the turn_ended of its response, without a response id:
-        # hold it for the turn that ends next. The session's total is summed at close.
+        # hold it for the turn that ends next; with no turn open it is no turn's (a
+        # response that never started). The session's total is summed at close.
         usage = event.usage
-        pending = self._pending_usage
-        self._pending_usage = usage if pending is None else pending + usage
+        if self._latest_turn() is not None:
+            pending = self._pending_usage
+            self._pending_usage = usage if pending is None else pending + usage
         if self._total_usage is None:
             self._total_usage = [None] * USAGE_FIELD_COUNT
         add_into(self._total_usage, usage)
@@ -454,7 +456,9 @@ class SpanMachine:
     def _on_turn_ended(self, event: TurnEnded) -> tuple[Command, ...]:
         turn = self._find_turn(event.response_id)
         if turn is None:
-            return self._unexpected(event, "no open turn matches")
+            unmatched = self._unexpected(event, "no open turn matches")
+            self._pending_usage = None  # that response's usage: never the next turn's
+            return unmatched
         out: list[Command] = []
         self._end_turn(turn, out)
         return tuple(out)

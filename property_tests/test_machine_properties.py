@@ -423,6 +423,8 @@ class MachineProperties(RuleBasedStateMachine):
             )
             assert error.event is event
             assert error.state in str(error) and error.event_name in str(error)
+            if isinstance(event, TurnEnded) and diagnostic.reason == "no open turn matches":
+                self.usage_pending = None  # that response's usage is no other turn's
         elif self.muted and type(event) not in EVENT_TYPES:
             # Muted, lenient says nothing at all; strict still refuses a non-event.
             assert out == ()
@@ -492,10 +494,13 @@ class MachineProperties(RuleBasedStateMachine):
         )
 
     def _check_usage(self, event: object, out: tuple[Command, ...]) -> None:
-        """Usage goes to the turn that ends next, and its sum to the session span."""
+        """Usage reported while a turn is open goes to the turn that ends next (usage with
+        no turn open, or of a turn_ended that matched no turn, goes to no turn); the sum of
+        everything reported goes to the session span."""
         if isinstance(event, UsageReported):
             pending, total = self.usage_pending, self.usage_total
-            self.usage_pending = event.usage if pending is None else pending + event.usage
+            if self.tree.open_spans(TurnSpec):
+                self.usage_pending = event.usage if pending is None else pending + event.usage
             self.usage_total = event.usage if total is None else total + event.usage
         for command in out:
             if isinstance(command, SetUsage) and command.span_id == self.tree.session:

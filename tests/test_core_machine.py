@@ -222,6 +222,34 @@ def test_usage_goes_to_the_turn_that_ends_next() -> None:
     assert machine.feed(TurnEnded("r2")) == (EndSpan(4),)
 
 
+def test_usage_of_a_response_that_never_started_goes_to_no_turn() -> None:
+    machine = _greeter_session()
+    ghost, own = Usage(input_tokens=1000, total_tokens=1000), Usage(input_tokens=7, total_tokens=7)
+    # usage and turn_ended of a response whose turn_started never came
+    assert machine.feed(UsageReported(ghost)) == ()
+    assert machine.feed(TurnEnded("ghost")) == (
+        Diagnostic(AGENT_ACTIVE, "TurnEnded", "no open turn matches"),
+    )
+    machine.feed(TurnStarted("r1"))
+    machine.feed(UsageReported(own))
+    assert machine.feed(TurnEnded("r1")) == (SetUsage(3, own), EndSpan(3))
+    # the session's total is everything reported
+    total = Usage(input_tokens=1007, total_tokens=1007)
+    assert SetUsage(SESSION, total) in machine.feed(SessionClosed())
+
+
+def test_usage_of_an_unmatched_turn_ended_is_not_the_open_turns() -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted("r1"))  # span 3, still under way
+    ghost, own = Usage(total_tokens=1000), Usage(total_tokens=7)
+    machine.feed(UsageReported(ghost))
+    assert machine.feed(TurnEnded("ghost")) == (
+        Diagnostic(AGENT_ACTIVE, "TurnEnded", "no open turn matches"),
+    )
+    machine.feed(UsageReported(own))
+    assert machine.feed(TurnEnded("r1")) == (SetUsage(3, own), EndSpan(3))
+
+
 def test_a_late_duplicate_turn_started_is_ignored() -> None:
     machine = _greeter_session()
     assert machine.feed(TurnStarted("r1")) == (StartSpan(3, AGENT, TurnSpec(1, "Greeter", "r1")),)
@@ -747,7 +775,8 @@ def test_strict_mode_errors_name_the_state_and_the_event() -> None:
 
 def test_a_strict_raise_leaves_the_machine_as_it_was() -> None:
     strict, lenient = _greeter_session(strict=True), _greeter_session()
-    for machine in (strict, lenient):
+    untouched = _greeter_session()  # never sees the unexpected events
+    for machine in (strict, lenient, untouched):
         machine.feed(TurnStarted("r1"))
         machine.feed(UsageReported(Usage(total_tokens=4)))
         machine.feed(ToolCalled("c1", "lookup"))
@@ -757,8 +786,10 @@ def test_a_strict_raise_leaves_the_machine_as_it_was() -> None:
         assert len(lenient.feed(event)) == 1
     # the pending usage, the open turn and the open call are all still there
     rest = [TurnEnded("r1"), ToolOutputSent("c1"), SessionClosed()]
-    assert [strict.feed(e) for e in rest] == [lenient.feed(e) for e in rest]
-    assert strict.state == lenient.state == CLOSED
+    assert [strict.feed(e) for e in rest] == [untouched.feed(e) for e in rest]
+    assert strict.state == untouched.state == CLOSED
+    # lenient went on too; the usage before the unmatched TurnEnded("r9") was r9's
+    assert lenient.feed(TurnEnded("r1")) == (EndSpan(3),)
 
 
 def test_strict_mode_must_be_a_bool() -> None:

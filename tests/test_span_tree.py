@@ -53,6 +53,7 @@ from .support import (
     run_script,
     tree_problems,
     turn,
+    usage,
 )
 
 
@@ -111,6 +112,33 @@ async def test_turns_are_numbered_parented_and_carry_their_usage(recorder: SpanR
     exported = turns[0].export()["span_data"]
     assert exported["type"] == "custom" and exported["data"]["sdk_span_type"] == "turn"
     assert exported["data"]["usage"]["input_tokens"] == 10
+
+
+@pytest.mark.parametrize("ghost_open", [False, True], ids=["before", "during"])
+async def test_usage_of_a_response_that_never_started_is_no_turns(
+    recorder: SpanRecorder, ghost_open: bool
+) -> None:
+    """The model reports usage and ``turn_ended`` for a response whose ``turn_started``
+    never came (before a turn, or while one is under way): that usage is on no turn span,
+    and in the session's total."""
+    ghost = [usage(1000, 0), RealtimeModelTurnEndedEvent(response_id="ghost")]
+    if ghost_open:
+        events = [
+            RealtimeModelTurnStartedEvent(response_id="r1"),
+            *ghost,
+            usage(7, 3),
+            RealtimeModelTurnEndedEvent(response_id="r1"),
+        ]
+    else:
+        events = [*ghost, *turn("r1", usage(7, 3))]
+    steps = [RealtimeStep(RealtimeModelSendUserInput, [*events, *turn("r2", usage(5, 1)), END])]
+    greeter, _ = make_agents()
+    await run_script(greeter, steps, trace=traced)
+    turns = of_kind(recorder, "turn")
+    assert [t.span_data.usage["input_tokens"] for t in turns] == [7, 5]
+    assert [t.span_data.usage["total_tokens"] for t in turns] == [10, 6]
+    session_usage = _only(recorder, "task").span_data.usage
+    assert (session_usage["input_tokens"], session_usage["total_tokens"]) == (1012, 1016)
 
 
 async def test_turn_usage_keeps_audio_and_cached_details(recorder: SpanRecorder) -> None:
