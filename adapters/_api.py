@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import Any, TypeVar
 
+import attrs
 from agents.realtime.session import RealtimeSession
 
 from . import _compat
@@ -23,8 +24,9 @@ def traced(session: S, **options: Any) -> S:
     """Trace one realtime session; returns the same session object.
 
     Call it before the session is entered. Spans open when the session is entered and all
-    end when it closes, from whichever task and whichever path closes it. Calling it again
-    on the same session does nothing.
+    end when it closes, from whichever task and whichever path closes it. On a session
+    already traced (by an earlier ``traced()``, or by :func:`instrument`) the options given
+    here take effect over the ones it had, the others stay; with no options it does nothing.
 
     Args:
         session: a ``RealtimeSession``, e.g. from ``await RealtimeRunner(...).run()``.
@@ -37,7 +39,8 @@ def traced(session: S, **options: Any) -> S:
     Raises:
         TypeError: ``session`` is not a ``RealtimeSession``, or an option is unknown or of
             the wrong type.
-        ValueError: an option has a bad value, or the session was already entered.
+        ValueError: an option has a bad value, or the session was already entered (even
+            one already traced: options given after entry would be dropped).
 
     Example:
         ```python
@@ -52,19 +55,27 @@ def traced(session: S, **options: Any) -> S:
     """
     checked = Options.from_kwargs(options)
     warn_once_if_competing(stacklevel=3)
-    return _attach(session, checked)
+    return _attach(session, checked, given=frozenset(options))
 
 
-def _attach(session: S, options: Options) -> S:
+def _attach(session: S, options: Options, *, given: frozenset[str] | None = None) -> S:
+    """Trace ``session`` with ``options``. On a session already traced, the options named
+    in ``given`` replace its own (before entry: they are read when it is entered)."""
     if not isinstance(session, RealtimeSession):
         raise TypeError(f"traced() needs a RealtimeSession, got {type(session).__name__}")
-    if isinstance(vars(session).get(TAP_ATTRIBUTE), SessionTap):
+    tap = vars(session).get(TAP_ATTRIBUTE)
+    if isinstance(tap, SessionTap) and not given:
         return session
-    if _compat.session_has_started(session):
+    if _compat.session_has_started(session) or (isinstance(tap, SessionTap) and tap.entered):
         raise ValueError(
             "traced() must be called before the session is entered; "
             "wrap the session returned by RealtimeRunner.run(), then enter it"
         )
+    if isinstance(tap, SessionTap):
+        tap.options = attrs.evolve(
+            tap.options, **{name: getattr(options, name) for name in sorted(given or ())}
+        )
+        return session
     missing = _compat.missing_session_members(type(session))
     if missing:
         raise TypeError(

@@ -113,3 +113,56 @@ def test_instrument_rejects_bad_options() -> None:
         instrument(workflow_name=3)
     assert not is_instrumented()
     assert RealtimeSession.__init__ is SDK_INIT
+
+
+async def test_traced_options_take_effect_on_an_instrumented_session(
+    recorder: SpanRecorder,
+) -> None:
+    """``traced(session, **options)`` on a session ``instrument()`` already traces: the
+    options given take effect (a privacy option is never dropped), the others stay."""
+    instrument(workflow_name="Everywhere", include_sensitive_data=True)
+    greeter, _ = make_agents()
+    model = ScriptedRealtimeModel(handoff_steps())
+    session = await RealtimeRunner(greeter, model=model).run()
+    assert traced(session, include_sensitive_data=False) is session
+    await converse(session)
+    (function,) = of_kind(recorder, "function")
+    assert function.span_data.input is None and function.span_data.output is None
+    assert "Oslo" not in repr([span.export() for span in recorder.started])
+    assert [t.name for t in recorder.traces] == ["Everywhere"]  # not given here: kept
+
+
+async def test_traced_twice_with_options_keeps_the_latest_of_each(
+    recorder: SpanRecorder,
+) -> None:
+    greeter, _ = make_agents()
+    model = ScriptedRealtimeModel(handoff_steps())
+    session = await RealtimeRunner(greeter, model=model).run()
+    traced(session, workflow_name="first", include_sensitive_data=False)
+    traced(session, workflow_name="second")
+    traced(session)  # no options: changes nothing
+    await converse(session)
+    assert [t.name for t in recorder.traces] == ["second"]
+    (function,) = of_kind(recorder, "function")
+    assert function.span_data.input is None  # the first call's option stays
+
+
+async def test_traced_options_after_entry_are_refused_not_dropped(
+    recorder: SpanRecorder,
+) -> None:
+    instrument()
+    greeter, _ = make_agents()
+    model = ScriptedRealtimeModel(handoff_steps())
+    session = await RealtimeRunner(greeter, model=model).run()
+
+    async def trace_late(session: RealtimeSession, event: object) -> None:
+        if getattr(event, "type", "") == "agent_start":
+            with pytest.raises(ValueError, match="before the session is entered"):
+                traced(session, include_sensitive_data=False)
+            assert traced(session) is session  # no options: still harmless
+
+    await converse(session, during=trace_late)
+    model.assert_complete()
+    (function,) = of_kind(recorder, "function")
+    assert function.span_data.input == '{"city": "Oslo"}'  # the session went on as it was
+    assert recorder.open_spans == [] and tree_problems(recorder) == []
