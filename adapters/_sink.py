@@ -193,6 +193,48 @@ def span_error(error: ErrorInfo) -> SpanError:
 
 
 _MISSING = object()
+_DROP = object()
+
+#: Keys of an error's data that name or classify (a tool, an exception type, a status, a
+#: code) rather than quote: kept as they are.
+_NAMING_KEYS = frozenset({"tool_name", "error_type", "type", "code", "status", "stage"})
+
+
+def _cleaned_value(key: object, value: Any, recordable: Callable[[str], str | None]) -> Any:
+    if key in _NAMING_KEYS or value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        text = recordable(value)
+        return _DROP if text is None else text
+    if isinstance(value, dict):
+        kept = {k: _cleaned_value(k, v, recordable) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not _DROP}
+    if isinstance(value, list | tuple):
+        items = (_cleaned_value(None, item, recordable) for item in value)
+        return [item for item in items if item is not _DROP]
+    return _cleaned_value(None, str(value), recordable)
+
+
+def cleaned_error(error: SpanError, recordable: Callable[[str], str | None]) -> SpanError:
+    """An error someone else set on a span of the session (the SDK attaches a failing
+    tool's handled error to the function span current in the tool's task), as it may be
+    exported: its message (the SDK's own words), names and codes; every other text of its
+    data as ``recordable`` lets it through.
+
+    Example:
+        >>> sdk_error = SpanError(
+        ...     message="Error running tool (non-fatal)",
+        ...     data={"tool_name": "charge", "error": "card 4111 declined"},
+        ... )
+        >>> cleaned_error(sdk_error, lambda text: None)
+        {'message': 'Error running tool (non-fatal)', 'data': {'tool_name': 'charge'}}
+    """
+    data = error.get("data")
+    if not isinstance(data, dict):
+        return SpanError(message=error.get("message", ""), data=None)
+    kept = _cleaned_value(None, data, recordable)
+    return SpanError(message=error.get("message", ""), data=kept or None)
+
 
 #: What :meth:`SdkSink.enter_tool_task` set in a tool's task: the span id, and the tokens
 #: to reset, oldest first.
@@ -213,7 +255,12 @@ class SdkSink:
         0
     """
 
-    def __init__(self, ambient_span: Span[Any] | None, ambient_trace: Trace | None) -> None:
+    def __init__(
+        self,
+        ambient_span: Span[Any] | None,
+        ambient_trace: Trace | None,
+        recordable: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._ambient_span = ambient_span
         self._ambient_trace = ambient_trace
         self._provider = get_trace_provider()  # the session's spans all come from one provider
@@ -227,15 +274,21 @@ class SdkSink:
         self._deferred: set[int] = set()  # ended by a command, finished when nothing pins it
         self._pinning: dict[int, int] = {}  # span -> deferred children not finished yet
         self._trace_close_deferred = False
+        self._recordable = recordable  # None: errors set by others are exported as they are
+        self._own_errors: dict[int, SpanError] = {}  # the errors this sink set, by span
         # Whether the ambient trace can tell us it ended (see trace_is_current_somewhere).
         self._watch_ambient_trace = ambient_span is None and trace_is_current_somewhere(
             ambient_trace
         )
 
     @classmethod
-    def from_current_context(cls) -> SdkSink:
-        """A sink rooted at the span and trace current in the calling task (read only)."""
-        return cls(get_current_span(), get_current_trace())
+    def from_current_context(cls, recordable: Callable[[str], str | None] | None = None) -> SdkSink:
+        """A sink rooted at the span and trace current in the calling task (read only).
+
+        ``recordable`` (the session's :meth:`~._tap.SessionTap.recordable`) cleans the
+        errors others set on the session's spans before they end (:func:`cleaned_error`).
+        """
+        return cls(get_current_span(), get_current_trace(), recordable)
 
     @property
     def ambient_trace(self) -> Trace | None:
@@ -354,6 +407,10 @@ class SdkSink:
         span = self._spans.pop(span_id)
         parent = self._parents.pop(span_id, None)
         self._carried.pop(span_id, None)
+        own = self._own_errors.pop(span_id, None)
+        error = span.error
+        if error is not None and error is not own and self._recordable is not None:
+            span.set_error(cleaned_error(error, self._recordable))  # before any exporter sees it
         self._contexts.pop(span_id).run(span.finish, False)
         if span_id in self._deferred:
             self._deferred.discard(span_id)
@@ -391,7 +448,11 @@ class SdkSink:
     def _set_error(self, command: SetError) -> None:
         span = self._spans[command.span_id]
         if span.error is None:  # the first error a span gets (the SDK's own, too) stays
-            span.set_error(span_error(command.error))
+            self._set_own_error(command.span_id, span, command.error)
+
+    def _set_own_error(self, span_id: int, span: Span[Any], error: ErrorInfo) -> None:
+        own = self._own_errors[span_id] = span_error(error)
+        span.set_error(own)
 
     def _diagnostic(self, command: Diagnostic) -> None:
         logger.debug("realtime-spans: %s in %s: %s", command.event, command.state, command.reason)
@@ -411,7 +472,7 @@ class SdkSink:
             span = self._spans[span_id]
             try:
                 if span.error is None:
-                    span.set_error(span_error(error))
+                    self._set_own_error(span_id, span, error)
                 self._end(span_id)
             except Exception:  # pragma: no cover - a broken provider; keep closing the rest
                 logger.debug("realtime-spans: could not finish span %s", span_id, exc_info=True)

@@ -122,26 +122,34 @@ def _usage(event: RealtimeModelUsageEvent) -> Usage:
     )
 
 
-def exception_info(error: BaseException, *, detail: bool) -> ErrorInfo:
-    """An exception as span error: its type, and its text only when ``detail`` is allowed.
+def _text_of(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # a broken __str__ is the exception's problem, not the session's
+        return ""
+
+
+def exception_info(error: BaseException, recordable: Callable[[str], str | None]) -> ErrorInfo:
+    """An exception as span error: its type always, its text as ``recordable`` lets it
+    through (:meth:`SessionTap.recordable`: withheld with sensitive data).
 
     Example:
-        >>> exception_info(ValueError("bad city"), detail=True).message
+        >>> exception_info(ValueError("bad city"), lambda text: text).message
         'ValueError: bad city'
-        >>> exception_info(ValueError("bad city"), detail=False).message
+        >>> exception_info(ValueError("bad city"), lambda text: None).message
         'ValueError'
     """
     kind = type(error).__name__
-    text = str(error) if detail else ""
+    text = recordable(_text_of(error))
     message = f"{kind}: {text}" if text else kind
     return ErrorInfo(message[:_MAX_ERROR_TEXT], {"error_type": kind})
 
 
-def _error_event_info(error: object, *, detail: bool) -> ErrorInfo:
-    """A session error event as span error; its message only when ``detail`` is allowed
-    (server and SDK messages can quote tool data), its type and code always."""
+def _error_event_info(error: object, recordable: Callable[[str], str | None]) -> ErrorInfo:
+    """A session error event as span error: its type and code always, its message as
+    ``recordable`` lets it through (server and SDK messages can quote tool data)."""
     if isinstance(error, BaseException):
-        return exception_info(error, detail=detail)
+        return exception_info(error, recordable)
     if isinstance(error, Mapping):
         fields = {key: error.get(key) for key in ("message", "type", "code")}
     else:
@@ -149,21 +157,24 @@ def _error_event_info(error: object, *, detail: bool) -> ErrorInfo:
         if fields["message"] is None and error is not None:
             fields["message"] = str(error)
     text = fields.pop("message")
-    message = str(text or "Realtime error")[:_MAX_ERROR_TEXT] if detail else "Realtime error"
+    recorded = recordable(str(text)) if text else None
+    message = recorded[:_MAX_ERROR_TEXT] if recorded else "Realtime error"
     data = {key: str(value) for key, value in fields.items() if value is not None}
     return ErrorInfo(message, data or None)
 
 
 class _ToolTask:
-    """One task handling one tool call (see :meth:`SessionTap.tool_task_begins`)."""
+    """One task acting for one tool call (see :meth:`SessionTap.tool_task_begins`), or for
+    no call (``call_id`` ``None``: :meth:`SessionTap.acting_for_no_call`)."""
 
-    __slots__ = ("call_id", "owner", "previous", "scope", "task")
+    __slots__ = ("call_id", "outer", "owner", "scope", "sending", "task")
 
     def __init__(self, task: asyncio.Task[Any] | None, call_id: object) -> None:
         self.task = task
         self.call_id = call_id
-        self.previous: str | None = None  # the call this task handled before (nested)
+        self.outer: _ToolTask | None = None  # what this task was acting for before (nested)
         self.owner = False
+        self.sending = False  # the call's own output is being sent: the task is done with it
         self.scope: ToolTaskScope | None = None
 
 
@@ -185,7 +196,6 @@ class SessionTap:
         "sensitive",
         "sink",
         "task_calls",
-        "tool_scopes",
         "want_server_session",
     )
 
@@ -197,9 +207,9 @@ class SessionTap:
         self.machine = SpanMachine()
         self.sink: SdkSink | None = None
         self.agents: dict[int, object] = {}  # keeps agents alive so their id() keys stay unique
-        self.task_calls: dict[asyncio.Task[Any], str] = {}  # tool task -> call it handles
+        # task -> what it acts for now (innermost first: each links to the one it nests in)
+        self.task_calls: dict[asyncio.Task[Any], _ToolTask] = {}
         self.call_owners: dict[str, asyncio.Task[Any]] = {}  # call id -> the task running it
-        self.tool_scopes: dict[asyncio.Task[Any], _ToolTask] = {}  # where a span is current
         self.want_server_session = False
 
     # -- plumbing -------------------------------------------------------------------------
@@ -253,8 +263,24 @@ class SessionTap:
         except Exception as error:
             self.fail(error)
 
+    def recordable(self, text: str) -> str | None:
+        """What of a text from outside the library may go into a span: ``None`` (nothing)
+        when sensitive data is withheld, else the text.
+
+        Every such text passes here: tool inputs and outputs, exception texts (entry,
+        transport, tool and close failures), server and SDK error messages, and the text
+        of an error the SDK attaches to a function span (cleaned by the sink before the
+        span ends). The library's own words, exception types and codes do not.
+        """
+        return text if self.sensitive else None
+
     def _current_call(self) -> str | None:
-        return self.task_calls.get(asyncio.current_task())  # type: ignore[arg-type]
+        """The call the current task is working on, if any: not once its output is being
+        sent (what the send causes is not the call's doing), nor inside ``update_agent()``."""
+        acting = self.task_calls.get(asyncio.current_task())  # type: ignore[arg-type]
+        if acting is None or acting.sending or not isinstance(acting.call_id, str):
+            return None
+        return acting.call_id
 
     # -- entry and close ------------------------------------------------------------------
 
@@ -267,7 +293,7 @@ class SessionTap:
             if _compat.run_config(session).get("tracing_disabled", False):
                 self.live = False
                 return
-            sink = SdkSink.from_current_context()
+            sink = SdkSink.from_current_context(self.recordable)
             ambient_trace = sink.ambient_trace
             if ambient_trace is not None and not is_recording(ambient_trace):
                 self.live = False  # inside a disabled trace: record nothing, touch nothing
@@ -316,7 +342,7 @@ class SessionTap:
     def entry_failed(self, error: BaseException) -> None:
         """Entering raised: every span opened ends, carrying the error."""
         try:
-            self.feed(EntryFailed(exception_info(error, detail=True)))
+            self.feed(EntryFailed(exception_info(error, self.recordable)))
         except Exception as failure:
             self.fail(failure)
         finally:
@@ -329,7 +355,7 @@ class SessionTap:
             if self.live:
                 if self.sink is not None:
                     self.sink.check_root()
-                info = exception_info(error, detail=True) if error is not None else None
+                info = exception_info(error, self.recordable) if error is not None else None
                 self.feed(SessionClosed(info))
         except Exception as failure:
             self.fail(failure)
@@ -375,8 +401,7 @@ class SessionTap:
                 return handling
             if approved:
                 self.feed(ToolApproved(call_id))
-            handling.previous = self.task_calls.get(handling.task)
-            self.task_calls[handling.task] = call_id
+            self._push(handling)
             owner = self.call_owners.get(call_id)
             if owner is not None and owner is not handling.task and not owner.done():
                 return handling
@@ -384,19 +409,38 @@ class SessionTap:
             self.call_owners[call_id] = handling.task
             if self.sink is not None:
                 handling.scope = self.sink.enter_tool_task(self.machine.function_span(call_id))
-                if handling.scope is not None:
-                    self.tool_scopes[handling.task] = handling
         except Exception as error:
             self.fail(error)
         return handling
 
-    def leave_tool_scope(self) -> None:
-        """The current task's tool is done and its output is about to be sent: its function
-        span stops being current here, so nothing the send starts inherits it."""
-        task = asyncio.current_task()
-        handling = self.tool_scopes.pop(task, None) if task is not None else None
-        if handling is not None:
-            self._leave(handling)
+    def acting_for_no_call(self) -> _ToolTask:
+        """The current task starts work that is no call's (``update_agent()``, even from
+        inside a tool or a handoff callback): nothing it causes is attributed to a call.
+        Undo with :meth:`tool_task_ends`, from the same task."""
+        acting = _ToolTask(asyncio.current_task(), None)
+        if acting.task is not None:
+            self._push(acting)
+        return acting
+
+    def _push(self, acting: _ToolTask) -> None:
+        assert acting.task is not None
+        acting.outer = self.task_calls.get(acting.task)
+        self.task_calls[acting.task] = acting
+
+    def output_sending(self, pending_output: Any) -> None:
+        """A tool output is about to be sent. If the current task handles the output's call,
+        the call is done here: its function span stops being current, so nothing the send
+        starts inherits it. An output sent for another call (a tool rejecting a call that
+        awaited approval) changes nothing for the call this task handles."""
+        try:
+            acting = self.task_calls.get(asyncio.current_task())  # type: ignore[arg-type]
+            if acting is None or acting.call_id is None:
+                return
+            if acting.call_id == pending_output.tool_call.call_id:
+                acting.sending = True
+                self._leave(acting)
+        except Exception as error:
+            self.fail(error)
 
     def _leave(self, handling: _ToolTask) -> None:
         scope, handling.scope = handling.scope, None
@@ -411,13 +455,12 @@ class SessionTap:
         task = handling.task
         if task is None:
             return
-        if self.tool_scopes.get(task) is handling:
-            del self.tool_scopes[task]
         self._leave(handling)
-        if handling.previous is None:
-            self.task_calls.pop(task, None)
-        else:
-            self.task_calls[task] = handling.previous
+        if self.task_calls.get(task) is handling:
+            if handling.outer is None:
+                del self.task_calls[task]
+            else:
+                self.task_calls[task] = handling.outer
         call_id = handling.call_id
         if handling.owner and isinstance(call_id, str) and self.call_owners.get(call_id) is task:
             del self.call_owners[call_id]
@@ -432,7 +475,7 @@ class SessionTap:
         if isinstance(error, asyncio.CancelledError) or not isinstance(call_id, str):
             return  # a cancelled call is ended by the close that cancelled it
         try:
-            info = exception_info(error, detail=self.sensitive)
+            info = exception_info(error, self.recordable)
             self.feed(ToolFailed(call_id, info) if handling.owner else ErrorReported(info))
         except Exception as failure:
             self.fail(failure)
@@ -440,8 +483,9 @@ class SessionTap:
     def tool_output_sent(self, pending_output: Any) -> None:
         try:
             call_id = pending_output.tool_call.call_id
-            output = pending_output.output if self.sensitive else None
-            self.feed(ToolOutputSent(call_id, output if isinstance(output, str) else None))
+            output = pending_output.output
+            text = self.recordable(output) if isinstance(output, str) else None
+            self.feed(ToolOutputSent(call_id, text))
         except Exception as error:
             self.fail(error)
 
@@ -488,7 +532,9 @@ def _usage_reported(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
 
 def _tool_called(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
     call: RealtimeModelToolCallEvent = event.data  # type: ignore[assignment]
-    return ToolCalled(call.call_id, call.name, call.arguments if tap.sensitive else None)
+    arguments = call.arguments
+    text = tap.recordable(arguments) if isinstance(arguments, str) else None
+    return ToolCalled(call.call_id, call.name, text)
 
 
 def _audio_interrupted(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
@@ -497,7 +543,7 @@ def _audio_interrupted(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
 
 def _transport_failed(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
     failure: RealtimeModelExceptionEvent = event.data  # type: ignore[assignment]
-    info = exception_info(failure.exception, detail=True)
+    info = exception_info(failure.exception, tap.recordable)
     if failure.context:
         info = ErrorInfo(info.message, {**(info.data or {}), "context": str(failure.context)})
     return TransportFailed(info)
@@ -531,7 +577,7 @@ def _guardrail_tripped(tap: SessionTap, event: RealtimeGuardrailTripped) -> Even
 
 
 def _error(tap: SessionTap, event: RealtimeError) -> Event:
-    info = _error_event_info(event.error, detail=tap.sensitive)
+    info = _error_event_info(event.error, tap.recordable)
     return ErrorReported(info, call_id=tap._current_call())
 
 
@@ -678,7 +724,7 @@ def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
             tap: SessionTap = self._realtime_spans_tap
             if not tap.live:
                 return await base._send_pending_tool_output(self, pending_output)
-            tap.leave_tool_scope()
+            tap.output_sending(pending_output)
             try:
                 sent = await base._send_pending_tool_output(self, pending_output)
             except asyncio.CancelledError:
@@ -690,6 +736,16 @@ def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
             if sent and tap.live:
                 tap.tool_output_sent(pending_output)
             return sent
+
+        async def update_agent(self, agent: Any) -> None:
+            tap: SessionTap = self._realtime_spans_tap
+            if not tap.live:
+                return await base.update_agent(self, agent)
+            acting = tap.acting_for_no_call()
+            try:
+                return await base.update_agent(self, agent)
+            finally:
+                tap.tool_task_ends(acting)
 
         async def _send_tool_rejection(self, event: Any, **kwargs: Any) -> None:
             tap: SessionTap = self._realtime_spans_tap
