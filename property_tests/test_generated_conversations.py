@@ -3,13 +3,19 @@
 Hypothesis builds whole conversations for the SDK's own ``ScriptedRealtimeModel``: a
 greeting at connect, exchanges started by the caller (``update_agent()``, then a message),
 model turns with and without response ids, audio, transcript deltas (which run an output
-guardrail, and in some conversations trip it), usage, audio interruptions, model error
-events, a transport exception, single and parallel tool calls (tools that succeed, fail
-with a handled error, crash the session, are slow for a few loop turns, run in a worker
-thread, or wait for the caller's approval, which comes, is refused, or never comes), calls
-the model repeats, handoffs (one whose callback raises), ``update_agent()`` at random
-points, and a close at a random point: ``__aexit__``, ``close()`` from another task, or
-cancelling the task that iterates (sometimes with a transport whose ``close()`` fails).
+guardrail, and in some conversations trip it), usage, usage and ``turn_ended`` of a
+response that never started, audio interruptions, model error events, a transport
+exception, single and parallel tool calls (tools that succeed, fail with a handled error
+(the SDK's default error function, or a custom ``failure_error_function``), crash the
+session, are slow for a few loop turns, run in a worker thread, or wait for the caller's
+approval, which comes, is refused, never comes, or is left to a later tool call that
+approves or rejects it), calls the model repeats, handoffs (one whose callback raises),
+``update_agent()`` at random points, and a close at a random point: ``__aexit__``,
+``close()`` from another task, or cancelling the task that iterates (sometimes with a
+transport whose ``close()`` fails). Every text of the conversation (the caller's messages,
+tool arguments, outputs and errors, transcripts, error and exception texts) carries a card
+number, so a conversation with sensitive data withheld can be searched for it in every
+exported span.
 Each runs in the caller's own trace (and span) or in none, traced by ``traced()`` or by
 ``instrument()``, with and without sensitive data.
 
@@ -24,7 +30,9 @@ script were left, what user code saw as current span (a tool: its own function s
 traced, the caller's context when not), the SDK's own warnings and errors, and the caller's
 current span and trace before, during and after. The traced run's spans must form a
 well-formed tree (``tree_problems``), all in one trace, none left open, agreeing with what
-the caller saw (turns, calls, handoffs, agent switches, guardrails, rejections, usage).
+the caller saw (turns, calls, handoffs, agent switches, guardrails, rejections, usage:
+each turn's exactly what its own response reported, the session's everything reported),
+and, with sensitive data withheld, hold no text of the conversation.
 
 Scripts are valid for the strict ``ScriptedRealtimeModel`` (every send matched by the next
 step, in the order the SDK sends, checked against a prediction) whenever that order follows
@@ -174,6 +182,47 @@ async def refund(ctx: ToolContext[Any], query: str) -> str:
     return f"refunded {query}"
 
 
+def _declined(ctx: RunContextWrapper[Any], error: Exception) -> str:
+    return "The card was declined."
+
+
+@function_tool(failure_error_function=_declined)
+async def charge(ctx: ToolContext[Any], query: str) -> str:
+    """Fails; a custom error function answers the model (the SDK then records the error's
+    text on the current span, whatever the sensitive-data setting)."""
+    _observe("charge", ctx.tool_call_id)
+    raise ValueError(f"card declined for {query}")
+
+
+#: The session the current run talks to, for tools that act on it.
+_SESSION: ContextVar[RealtimeSession | None] = ContextVar("session", default=None)
+
+
+@function_tool
+async def settle(ctx: ToolContext[Any], call_id: str, verdict: str) -> str:
+    """The caller's spoken answer to a refund still awaiting approval: approve or reject
+    that other call from inside this one."""
+    session = _SESSION.get()
+    assert session is not None
+    _observe("settle", ctx.tool_call_id)
+    # Whether the call still awaits approval (the session's own bookkeeping, read only: no
+    # public path says so); if not, the session ignores the answer, and so does the count.
+    awaiting = call_id in session._pending_tool_calls
+    if verdict == "approve":
+        await session.approve_tool_call(call_id)
+    else:
+        await session.reject_tool_call(call_id)
+        log = _SETTLED.get()
+        if awaiting and log is not None:
+            log.append(call_id)
+    _observe("settle", ctx.tool_call_id)  # still this call's own span
+    return f"{verdict}d {call_id}"
+
+
+#: The calls a tool rejected in the current run.
+_SETTLED: ContextVar[list[str] | None] = ContextVar("settled", default=None)
+
+
 @output_guardrail
 def no_stop_words(ctx: RunContextWrapper[Any], agent: Any, text: str) -> GuardrailFunctionOutput:
     """Trips when the model says STOP (only parallel, non-strict scripts make it say so)."""
@@ -197,11 +246,13 @@ def _make_cast() -> dict[str, RealtimeAgent[Any]]:
     alpha = RealtimeAgent(
         name="Alpha",
         instructions="You are Alpha.",
-        tools=[lookup, slow_lookup, broken, crash, sync_lookup, refund],
+        tools=[lookup, slow_lookup, broken, crash, sync_lookup, refund, charge, settle],
         output_guardrails=[no_stop_words],
     )
     bravo = RealtimeAgent(
-        name="Bravo", instructions="You are Bravo.", tools=[lookup, broken, sync_lookup, refund]
+        name="Bravo",
+        instructions="You are Bravo.",
+        tools=[lookup, broken, sync_lookup, refund, charge, settle],
     )
     charlie = RealtimeAgent(
         name="Charlie",
@@ -241,6 +292,8 @@ CALLS: dict[str, dict[str, str]] = {
         "crash": "terminal",
         "sync_lookup": "sync",
         "refund": "approval",
+        "charge": "output",
+        "settle": "output",
         "transfer_to_bravo": "handoff:Bravo",
         "transfer_to_charlie": "handoff:Charlie",
     },
@@ -249,6 +302,8 @@ CALLS: dict[str, dict[str, str]] = {
         "broken": "output",
         "sync_lookup": "sync",
         "refund": "approval",
+        "charge": "output",
+        "settle": "output",
         "transfer_to_charlie": "handoff:Charlie",
         "escalate": "terminal",
     },
@@ -260,13 +315,20 @@ CALLS: dict[str, dict[str, str]] = {
 }
 ALL_CALL_NAMES = sorted({name for calls in CALLS.values() for name in calls} | {"no_such_tool"})
 #: Names that send an output whichever agent is active (so they can trigger the next turn
-#: even when the active agent is not known in advance).
+#: even when the active agent is not known in advance). ``settle`` is only ever called for
+#: a refund left to it (see ``conversations``).
 SAFE_TRIGGERS = [
-    name for name in ALL_CALL_NAMES if name not in ("crash", "escalate", "sync_lookup")
+    name for name in ALL_CALL_NAMES if name not in ("crash", "escalate", "sync_lookup", "settle")
 ]
 
 
 DECISIONS = ["approve", "approve", "reject", "ignore"]
+#: In parallel conversations, a refund's approval can also be left to a later ``settle``.
+PARALLEL_DECISIONS = ["approve", "reject", "ignore", "tool", "tool", "tool"]
+
+#: What every text of a conversation carries: with sensitive data withheld, no exported
+#: span may contain it. (No span or trace id, timestamp or name can contain it.)
+SECRET = "4111-1111-1111"
 
 
 def _effect(agent: str, name: str) -> str:
@@ -334,10 +396,24 @@ class Conversation:
     sensitive: bool
     workflow_name: str | None
 
+    @property
+    def responses(self) -> tuple[Response, ...]:
+        """Every model response, in the order the model sends them."""
+        greeting = (self.greeting,) if self.greeting is not None else ()
+        return (*greeting, *(r for exchange in self.exchanges for r in exchange.responses))
+
+    @property
+    def has_ghosts(self) -> bool:
+        """Whether the model ends a response that never started (a ``turn_ended`` that no
+        turn matches, which the span machine answers with a diagnostic)."""
+        return any(item[0] == "ghost" for r in self.responses for item in r.after)
+
 
 # -- strategies ----------------------------------------------------------------------------
 
 _words = st.text(alphabet="abcdefgh ", min_size=1, max_size=12)
+#: A text of the conversation: it carries the card number.
+_texts = _words.map(lambda words: f"{words} card {SECRET}")
 
 
 @st.composite
@@ -352,15 +428,16 @@ def _content_items(
             items.append(("audio", draw(st.integers(1, 3))))
         elif kind == "transcript":
             # deltas past the debounce length (20, see RUN_CONFIG) run the output guardrail
-            items.append(("transcript", draw(st.text(alphabet="xyz ", min_size=1, max_size=40))))
+            said = draw(st.text(alphabet="xyz ", min_size=0, max_size=30))
+            items.append(("transcript", f"{said} {SECRET}"))
         elif kind == "trip":  # the guardrail trips: the session interrupts the model
             items.append(("transcript", "please STOP " + "z" * draw(st.integers(8, 30))))
         elif kind == "error":
-            items.append(("error", draw(_words)))
+            items.append(("error", draw(_texts)))
         else:
             items.append((kind,))
     if allow_exception:
-        items.insert(draw(st.integers(0, len(items))), ("exception", draw(_words)))
+        items.insert(draw(st.integers(0, len(items))), ("exception", draw(_texts)))
     return items
 
 
@@ -376,7 +453,14 @@ def _response(
     items = draw(_content_items(allow_exception=allow_exception, allow_trip=allow_trip))
     for call in calls:
         items.insert(draw(st.integers(0, len(items))), ("call", call))
-    after_kinds = st.sampled_from([("interrupt",), ("audio_done",), ("error", "late error")])
+    after_kinds = st.sampled_from(
+        [("interrupt",), ("audio_done",), ("error", f"late error {SECRET}"), ("ghost",)]
+    )
+    # ("ghost", n): usage of n tokens and turn_ended of a response that never started
+    after = [
+        (kind[0], draw(st.integers(1, 1000))) if kind == ("ghost",) else kind
+        for kind in draw(st.lists(after_kinds, max_size=1))
+    ]
     return Response(
         tag=tag,
         response_id=f"resp_{tag}" if draw(st.booleans()) else None,
@@ -384,12 +468,14 @@ def _response(
         usage=(
             (draw(st.integers(0, 500)), draw(st.integers(0, 500))) if draw(st.booleans()) else None
         ),
-        after=tuple(draw(st.lists(after_kinds, max_size=1))),
+        after=tuple(after),
         trigger=calls[0] if calls else None,
     )
 
 
 def _arguments(name: str, query: str, turns: int) -> str:
+    if name == "settle":
+        raise AssertionError("settle calls are made by _settle_call")
     if name == "slow_lookup":
         return json.dumps({"query": query, "turns": turns})
     if name.startswith("transfer_to_") or name == "escalate":
@@ -427,6 +513,8 @@ def conversations(draw: st.DrawFn, *, parallel: bool, inline: bool | None = None
     turns_made = 0
     agent = "Alpha"  # the active agent, exactly known in strict (one call per turn) scripts
     made: list[Call] = []
+    left_to_a_tool: list[Call] = []  # refunds whose approval a later settle call answers
+    offered: set[str] = set()
     exchanges: list[Exchange] = []
     terminal = False
     ignored = False
@@ -444,11 +532,21 @@ def conversations(draw: st.DrawFn, *, parallel: bool, inline: bool | None = None
                 if parallel and k > 0 and made and draw(st.integers(0, 7)) == 0:
                     calls.append(draw(st.sampled_from(made)))  # the model repeats a call
                     continue
+                if parallel and left_to_a_tool and draw(st.booleans()):
+                    target = draw(st.sampled_from(left_to_a_tool))
+                    left_to_a_tool.remove(target)
+                    verdict = draw(st.sampled_from(["approve", "reject"]))
+                    arguments = json.dumps({"call_id": target.call_id, "verdict": verdict})
+                    made_call = Call(f"call_{tag}_{k}", "settle", arguments, "output")
+                    calls.append(made_call)
+                    made.append(made_call)
+                    continue
                 if parallel:
                     names = SAFE_TRIGGERS if k == 0 else [*ALL_CALL_NAMES]
-                    names = [name for name in names if name != "sync_lookup"]
+                    names = [name for name in names if name not in ("sync_lookup", "settle")]
                 else:
-                    names = [*CALLS[agent], "no_such_tool"]
+                    names = [name for name in CALLS[agent] if name != "settle"]
+                    names.append("no_such_tool")
                     if not allow_sync:
                         names = [name for name in names if name != "sync_lookup"]
                 # calls that end the session are kept rare, so most conversations go deep
@@ -457,13 +555,20 @@ def conversations(draw: st.DrawFn, *, parallel: bool, inline: bool | None = None
                     name = draw(st.sampled_from(ending))
                 else:
                     name = draw(st.sampled_from(sorted(set(names) - set(ending))))
-                arguments = _arguments(name, draw(_words), draw(st.integers(0, 4)))
+                arguments = _arguments(name, draw(_texts), draw(st.integers(0, 4)))
                 # the trigger of the next turn must get an output: approved or rejected
                 decisions = ["approve", "reject"] if parallel and k == 0 else DECISIONS
+                if parallel and k > 0:
+                    decisions = PARALLEL_DECISIONS
                 decision = draw(st.sampled_from(decisions)) if name == "refund" else "approve"
                 made_call = Call(f"call_{tag}_{k}", name, arguments, _effect(agent, name), decision)
                 calls.append(made_call)
                 made.append(made_call)
+            # refunds of this turn left to a tool: a settle call in a later turn answers them
+            for made_call in calls:
+                if made_call.decision == "tool" and made_call.call_id not in offered:
+                    offered.add(made_call.call_id)
+                    left_to_a_tool.append(made_call)
             raises = turns_made == raising_turn and (parallel or not calls)
             turns_made += 1
             response = draw(_response(tag, calls, allow_exception=raises, allow_trip=parallel))
@@ -477,7 +582,7 @@ def conversations(draw: st.DrawFn, *, parallel: bool, inline: bool | None = None
                 break
             if not parallel and calls[0].effect.startswith("handoff:"):
                 agent = calls[0].effect.split(":", 1)[1]
-        exchanges.append(Exchange(update_to, f"message {e}", tuple(responses)))
+        exchanges.append(Exchange(update_to, f"message {e} card {SECRET}", tuple(responses)))
         if terminal or ignored:
             break
 
@@ -535,6 +640,8 @@ def _model_events(response: Response) -> list[RealtimeModelEvent]:
                     exception=ConnectionResetError(item[1]), context="listener"
                 )
             ]
+        if kind == "ghost":
+            return [_usage_event(item[1], 0), RealtimeModelTurnEndedEvent(response_id="ghost")]
         call: Call = item[1]
         return [
             RealtimeModelToolCallEvent(
@@ -545,21 +652,22 @@ def _model_events(response: Response) -> list[RealtimeModelEvent]:
     for item in response.items:
         events.extend(expand(item))
     if response.usage is not None:
-        given_tokens, output_tokens = response.usage
-        events.append(
-            RealtimeModelUsageEvent(
-                usage=Usage(
-                    requests=1,
-                    input_tokens=given_tokens,
-                    output_tokens=output_tokens,
-                    total_tokens=given_tokens + output_tokens,
-                )
-            )
-        )
+        events.append(_usage_event(*response.usage))
     events.append(RealtimeModelTurnEndedEvent(response_id=rid))
     for item in response.after:
         events.extend(expand(item))
     return events
+
+
+def _usage_event(input_tokens: int, output_tokens: int) -> RealtimeModelUsageEvent:
+    return RealtimeModelUsageEvent(
+        usage=Usage(
+            requests=1,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=input_tokens + output_tokens,
+        )
+    )
 
 
 def _user_input(text: str) -> Callable[[RealtimeModelSendEvent], bool]:
@@ -644,6 +752,7 @@ class Run:
     observations: list[Observation] = dataclasses.field(default_factory=list)
     updates: list[str] = dataclasses.field(default_factory=list)
     rejected: list[str] = dataclasses.field(default_factory=list)
+    settled: list[str] = dataclasses.field(default_factory=list)  # rejected by a tool
     sent: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
     sent_kinds: list[str] = dataclasses.field(default_factory=list)
     remaining_steps: int = 0
@@ -820,6 +929,7 @@ _SEND_KINDS = {
 
 async def _run_once(conversation: Conversation, *, traced_run: bool, run: Run) -> None:
     token = _OBSERVED.set(run.observations)
+    settled_token = _SETTLED.set(run.settled)
     options: dict[str, Any] = {"include_sensitive_data": conversation.sensitive}
     if conversation.workflow_name is not None:
         options["workflow_name"] = conversation.workflow_name
@@ -851,12 +961,14 @@ async def _run_once(conversation: Conversation, *, traced_run: bool, run: Run) -
                 session = await runner.run()
                 if traced_run:
                     session = traced(session, **options)
+            _SESSION.set(session)  # before entry: every task of the session inherits it
             run.session_was_traced = "_realtime_spans_tap" in vars(session)
-            if run.session_was_traced:
+            if run.session_was_traced and not conversation.has_ghosts:
                 # Reaching into the library's internals on purpose (no public path exists): a
                 # strict span machine turns any event the core did not expect into an internal
                 # error, logged once at ERROR (which bad_log_records reports), so every
-                # generated conversation is also a stream of events the core fully expects.
+                # generated conversation is also a stream of events the core fully expects
+                # (but for a response that ended without starting: the core reports that).
                 session._realtime_spans_tap.machine = SpanMachine(strict=True)  # type: ignore[attr-defined]
             try:
                 async with asyncio.timeout(20):
@@ -871,6 +983,7 @@ async def _run_once(conversation: Conversation, *, traced_run: bool, run: Run) -
             run.remaining_steps = model.remaining_steps
             run.predicted = script.predicted
     finally:
+        _SETTLED.reset(settled_token)
         _OBSERVED.reset(token)
 
 
@@ -958,6 +1071,7 @@ def _comparable(run: Run) -> dict[str, Any]:
         "remaining_steps": run.remaining_steps,
         "updates": run.updates,
         "rejected": run.rejected,
+        "settled": run.settled,
         "observed_where": [(o.where, o.call_id) for o in run.observations],
         "sdk_warnings_and_errors": _sdk_complaints(run.logs),
     }
@@ -975,7 +1089,7 @@ def _spans_of(recorder: SpanRecorder, kind: str) -> list[Span[Any]]:
     return [span for span in recorder.started if span.span_data.type == kind]
 
 
-_TOOLS = {"lookup", "slow_lookup", "broken", "crash", "sync_lookup", "refund"}
+_TOOLS = {"lookup", "slow_lookup", "broken", "crash", "sync_lookup", "refund", "charge", "settle"}
 _SESSION_KINDS = {"task", "agent", "turn", "function", "handoff", "guardrail"}
 
 
@@ -1048,9 +1162,11 @@ def check_traced(conversation: Conversation, run: Run, recorder: SpanRecorder) -
     if saw_end:  # every model event came before the stream's end: the caller saw them all
         assert len(turns) == len(agent_starts)
         assert len(calls) == len(function_calls)
-        reported = sum(u.usage.total_tokens for u in _raw(run, "usage"))
-        usage = session_span.span_data.usage
-        assert (usage or {}).get("total_tokens", 0) == reported
+        usage = session_span.span_data.usage or {}
+        for field in ("requests", "input_tokens", "output_tokens", "total_tokens"):
+            reported = sum(getattr(u.usage, field) for u in _raw(run, "usage"))
+            assert usage.get(field, 0) == reported, field
+    check_turn_usage(conversation, turns)
 
     tripped = sum(len(e.guardrail_results) for e in run.events if e.type == "guardrail_tripped")
     assert len(_spans_of(recorder, "guardrail")) >= tripped
@@ -1071,11 +1187,14 @@ def check_traced(conversation: Conversation, run: Run, recorder: SpanRecorder) -
     functions = _spans_of(recorder, "function")
     if not conversation.sensitive:
         assert all(s.span_data.input is None and s.span_data.output is None for s in functions)
+        assert SECRET not in exported(recorder), "a withheld text reached an exported span"
+    elif any(s.span_data.input and SECRET in s.span_data.input for s in functions):
+        assert SECRET in exported(recorder)  # the search finds what is there
     broken_ends = sum(1 for e in run.events if e.type == "tool_end" and e.tool.name == "broken")
     broken_spans = [s for s in functions if s.span_data.name == "broken" and s.error]
     assert len(broken_spans) >= broken_ends
     rejected = [s for s in functions if s.error and s.error["message"] == "Tool execution rejected"]
-    assert len(rejected) == len(run.rejected)
+    assert len(rejected) == len(run.rejected) + len(run.settled)
 
     # a tool sees its own function span (open, in the session's trace) and nothing else
     function_ids = {span.span_id for span in functions}
@@ -1086,6 +1205,34 @@ def check_traced(conversation: Conversation, run: Run, recorder: SpanRecorder) -
         assert seen.span.span_data.name == seen.where, seen
         assert seen.span_was_open, seen
         assert seen.trace_id == trace_id, seen
+
+
+def exported(recorder: SpanRecorder) -> str:
+    """Every span and trace as processors export them, serialized."""
+    items = [span.export() for span in recorder.started]
+    items += [trace.export() for trace in recorder.traces]
+    return json.dumps(items, default=str)
+
+
+def check_turn_usage(conversation: Conversation, turns: Sequence[Span[Any]]) -> None:
+    """Each turn's usage is exactly what its own response reported (a turn cut off by the
+    close may have ended before its usage came): never another response's, never a
+    response's that never started."""
+    responses = conversation.responses
+    assert len(turns) <= len(responses)
+    for turn, response in zip(turns, responses, strict=False):
+        assert turn.span_data.response_id == response.response_id, "turns out of order"
+        usage = turn.span_data.usage
+        if response.usage is None or (usage is None and turn.span_data.cut_off):
+            assert usage is None, f"turn {response.tag} got usage it did not report"
+            continue
+        given_tokens, output_tokens = response.usage
+        assert usage == {
+            "requests": 1,
+            "input_tokens": given_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": given_tokens + output_tokens,
+        }, f"turn {response.tag}"
 
 
 def check_conversation(
@@ -1126,6 +1273,14 @@ def _label(run: Run, recorder: SpanRecorder) -> None:
     kinds = Counter(span.span_data.type for span in recorder.started)
     event(f"handoff spans: {min(kinds['handoff'], 2)}{'+' if kinds['handoff'] > 2 else ''}")
     event(f"function spans: {min(kinds['function'], 3)}{'+' if kinds['function'] > 3 else ''}")
+    settles = [e for e in run.events if e.type == "tool_end" and e.tool.name == "settle"]
+    event(f"tools that settled another call: {min(len(settles), 2)}")
+    event(f"calls rejected by a tool: {bool(run.settled)}")
+    charges = [e for e in run.events if e.type == "tool_end" and e.tool.name == "charge"]
+    event(f"custom failure_error_function used: {bool(charges)}")
+    ghosts = [u for u in _raw(run, "turn_ended") if u.response_id == "ghost"]
+    event(f"responses ended without starting: {bool(ghosts)}")
+    event(f"transport exception: {any(e.type == 'error' for e in run.events)}")
     cut = [s for s in recorder.started if s.error and "closed before" in s.error["message"]]
     event(f"spans cut short by the close: {bool(cut)}")
 
@@ -1145,6 +1300,45 @@ def test_one_call_per_turn_inline(conversation: Conversation) -> None:
     check_conversation(conversation)
 
 
+def _settled_by_a_tool(verdict: str, async_tools: bool) -> Conversation:
+    """A refund left to a tool; a later turn's ``settle`` approves or rejects it. Also a
+    custom ``failure_error_function``, a response that ended without starting, and texts
+    withheld."""
+    lookup_call = Call("c1", "lookup", json.dumps({"query": f"a {SECRET}"}), "output")
+    left = Call("c2", "refund", json.dumps({"query": f"b {SECRET}"}), "approval", "tool")
+    failing = Call("c3", "charge", json.dumps({"query": f"c {SECRET}"}), "output")
+    settling = Call("c4", "settle", json.dumps({"call_id": "c2", "verdict": verdict}), "output")
+    first = Response(
+        "0_0",
+        "resp_0_0",
+        (("call", lookup_call), ("call", left), ("call", failing)),
+        (11, 3),
+        (("ghost", 1000),),
+        lookup_call,
+    )
+    second = Response("0_1", None, (("call", settling),), (7, 2), (), settling)
+    third = Response("0_2", "resp_0_2", (("transcript", f"done {SECRET}"),), (5, 1), (), None)
+    return Conversation(
+        strict=False,
+        async_tools=async_tools,
+        greeting=None,
+        exchanges=(Exchange(None, f"message 0 card {SECRET}", (first, second, third)),),
+        ends_with_stream_end=True,
+        mid_updates=(),
+        close="aexit",
+        close_at=None,
+        close_error=False,
+        ambient="none",
+        via="traced",
+        sensitive=False,
+        workflow_name=None,
+    )
+
+
+@example(_settled_by_a_tool("approve", async_tools=True))
+@example(_settled_by_a_tool("reject", async_tools=True))
+@example(_settled_by_a_tool("approve", async_tools=False))
+@example(_settled_by_a_tool("reject", async_tools=False))
 @given(conversations(parallel=True))
 def test_parallel_calls_and_agent_updates_mid_turn(conversation: Conversation) -> None:
     """Up to three calls per turn, ``update_agent()`` at random points (non-strict)."""
