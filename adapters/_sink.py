@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from agents.tracing import (
@@ -501,6 +501,41 @@ class SdkSink:
         tokens.extend(var.set(value) for var, value in self._carried.get(span_id, ()))
         self._entered[span_id] = self._entered.get(span_id, 0) + 1
         return span_id, tuple(tokens)
+
+    def suspend_tool_task(
+        self, scopes: Sequence[ToolTaskScope]
+    ) -> tuple[contextvars.Token[Any], ...]:
+        """While a tool asks the session to send something, make current in the calling
+        task what was current before :meth:`enter_tool_task` (``scopes``: the task's scopes,
+        innermost first): a task the send starts (a transport's delivery task) inherits
+        that, not the tool's span. Returns the tokens for :meth:`resume_tool_task`, to be
+        given back from the same task and frame; nothing (empty) when the innermost span
+        is no longer the current span (the tool made a span of its own current: what it
+        starts then is its own doing).
+        """
+        span = self._spans.get(scopes[0][0])
+        if span is None or Scope.get_current_span() is not span:
+            return ()
+        before: dict[contextvars.ContextVar[Any], Any] = {}
+        for _, tokens in scopes:  # innermost first: the outermost scope's old values win
+            for token in tokens:
+                before[token.var] = token.old_value
+        restored: list[contextvars.Token[Any]] = []
+        for var, old_value in before.items():
+            value = old_value
+            if value is contextvars.Token.MISSING:
+                try:
+                    value = contextvars.Context().run(var.get)  # the variable's default
+                except LookupError:
+                    continue
+            restored.append(var.set(value))
+        return tuple(restored)
+
+    @staticmethod
+    def resume_tool_task(tokens: Sequence[contextvars.Token[Any]]) -> None:
+        """Undo :meth:`suspend_tool_task`, from the same task."""
+        for token in reversed(tokens):
+            token.var.reset(token)
 
     def leave_tool_task(self, scope: ToolTaskScope) -> None:
         """Undo :meth:`enter_tool_task` from the same task; finish the span if its end was

@@ -15,6 +15,9 @@ and then do exactly what the original did. The tap sees:
 * each agent as it becomes active, with exactly the settings sent to the model
   (``_dispatch_snapshot_from_settings``, called at entry, on handoff and on
   ``update_agent()`` right before the agent is swapped in);
+* the session methods a tool may call to send to the model (``send_message``,
+  ``send_audio``, ``interrupt``, ``update_agent``, ``approve_tool_call``,
+  ``reject_tool_call``), during which the calling tool's span is not current;
 * entry (``__aenter__``) and the end of cleanup (``_cleanup``), whichever path closed it.
 
 Audio and other events that cannot change a span leave the tap after a type check and
@@ -26,6 +29,7 @@ error, and tracing stops for that session only.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -442,6 +446,35 @@ class SessionTap:
         except Exception as error:
             self.fail(error)
 
+    def suspend_tool_span(self) -> tuple[contextvars.Token[Any], ...]:
+        """A session method that sends to the model (``send_message()``,
+        ``reject_tool_call()``...) was called. If a tool called it from its own task, its
+        function span is not current until the method returns, so nothing the send starts
+        (a transport task delivering the model's answer, and the guardrails that task
+        runs) inherits it. Give the result to :meth:`resume_tool_span`, from the same task.
+        """
+        try:
+            acting = self.task_calls.get(asyncio.current_task())  # type: ignore[arg-type]
+            scopes: list[ToolTaskScope] = []
+            while acting is not None:
+                if acting.scope is not None:
+                    scopes.append(acting.scope)
+                acting = acting.outer
+            if not scopes or self.sink is None:
+                return ()
+            return self.sink.suspend_tool_task(scopes)
+        except Exception as error:
+            self.fail(error)
+            return ()
+
+    def resume_tool_span(self, tokens: tuple[contextvars.Token[Any], ...]) -> None:
+        """Undo :meth:`suspend_tool_span`."""
+        if tokens:
+            try:
+                SdkSink.resume_tool_task(tokens)
+            except Exception as error:  # pragma: no cover - only a foreign reset could do this
+                self.fail(error)
+
     def _leave(self, handling: _ToolTask) -> None:
         scope, handling.scope = handling.scope, None
         if scope is not None and self.sink is not None:
@@ -682,6 +715,38 @@ def tap_event_queue(session: RealtimeSession, tap: SessionTap) -> None:
     setattr(session, _compat.EVENT_QUEUE_ATTRIBUTE, TappedEventQueue(tap))
 
 
+#: Public session methods that send to the model and that a tool may call (``update_agent``
+#: is overridden on its own): while a tool's call runs them, its span is not current.
+_SENDING_METHODS = (
+    "send_message",
+    "send_audio",
+    "interrupt",
+    "approve_tool_call",
+    "reject_tool_call",
+)
+
+
+def _sending_method(base: type[RealtimeSession], name: str) -> Callable[..., Any]:
+    """``base``'s method ``name`` (looked up at each call: a later patch of it is seen, as
+    through inheritance), run with the calling tool's span suspended."""
+
+    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tap: SessionTap = self._realtime_spans_tap
+        if not tap.task_calls:  # no tool is running anywhere: nothing can be current
+            return await getattr(base, name)(self, *args, **kwargs)
+        suspended = tap.suspend_tool_span()
+        try:
+            return await getattr(base, name)(self, *args, **kwargs)
+        finally:
+            tap.resume_tool_span(suspended)
+
+    original = getattr(base, name)
+    method.__name__ = original.__name__
+    method.__qualname__ = f"{base.__qualname__}.{name}"
+    method.__doc__ = original.__doc__
+    return method
+
+
 def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
     class Traced(base):  # type: ignore[valid-type,misc]
         __slots__ = ()
@@ -742,9 +807,11 @@ def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
             if not tap.live:
                 return await base.update_agent(self, agent)
             acting = tap.acting_for_no_call()
+            suspended = tap.suspend_tool_span()
             try:
                 return await base.update_agent(self, agent)
             finally:
+                tap.resume_tool_span(suspended)
                 tap.tool_task_ends(acting)
 
         async def _send_tool_rejection(self, event: Any, **kwargs: Any) -> None:
@@ -782,6 +849,9 @@ def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
             return checked
 
         Traced._run_tool_output_guardrails = _run_tool_output_guardrails
+
+    for name in _SENDING_METHODS:
+        setattr(Traced, name, _sending_method(base, name))
 
     Traced.__name__ = base.__name__
     Traced.__qualname__ = base.__qualname__

@@ -10,12 +10,16 @@ happens to the wrong call.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from agents import RunContextWrapper, function_tool
+from agents import GuardrailFunctionOutput, RunContextWrapper, function_tool, output_guardrail
 from agents.realtime import RealtimeAgent, RealtimeRunner, realtime_handoff
+from agents.realtime.model_events import RealtimeModelTranscriptDeltaEvent
 from agents.realtime.model_inputs import (
+    RealtimeModelSendEvent,
     RealtimeModelSendSessionUpdate,
     RealtimeModelSendToolOutput,
     RealtimeModelSendUserInput,
@@ -301,3 +305,103 @@ async def test_a_tool_that_speaks_for_the_caller_keeps_its_span(
     assert speak_span.error is None and lookup_span.error is None
     assert (speak_span.span_data.output, lookup_span.span_data.output) == ("spoken", "found q")
     assert recorder.open_spans == [] and tree_problems(recorder) == []
+
+
+#: Output guardrails run on every 20 characters of transcript.
+_DEBOUNCE: dict[str, Any] = {"guardrails_settings": {"debounce_text_length": 20}}
+
+
+def _user_input(text: str) -> Callable[[RealtimeModelSendEvent], bool]:
+    return lambda sent: isinstance(sent, RealtimeModelSendUserInput) and sent.user_input == text
+
+
+def _output_of(call_id: str) -> Callable[[RealtimeModelSendEvent], bool]:
+    return lambda sent: (
+        isinstance(sent, RealtimeModelSendToolOutput) and sent.tool_call.call_id == call_id
+    )
+
+
+def _guarded(seen: Seen, *tools: Any) -> RealtimeAgent:
+    @output_guardrail
+    def watch(ctx: RunContextWrapper[Any], agent: Any, text: str) -> GuardrailFunctionOutput:
+        seen.look("guardrail")
+        return GuardrailFunctionOutput(output_info=None, tripwire_triggered=False)
+
+    return RealtimeAgent(
+        name="Clerk", instructions="refunds", tools=list(tools), output_guardrails=[watch]
+    )
+
+
+def _said(response_id: str) -> RealtimeModelTranscriptDeltaEvent:
+    """A transcript delta long enough to run the output guardrails (debounce: 20)."""
+    return RealtimeModelTranscriptDeltaEvent(
+        item_id=f"item_{response_id}", delta="all done, anything else?", response_id=response_id
+    )
+
+
+@ASYNC_TOOL_CALLS
+@pytest.mark.parametrize("tracing", [True, False], ids=["traced", "untraced"])
+@pytest.mark.parametrize("how", ["send_message", "reject_tool_call", "approve_tool_call"])
+async def test_what_a_tools_session_call_starts_does_not_inherit_its_span(
+    recorder: SpanRecorder, how: str, tracing: bool, async_tool_calls: bool
+) -> None:
+    """A tool sends through the session (the caller's words, another call's rejection): the
+    model's answer may be delivered by a task the transport starts right then (the scripted
+    model does). That task, and the output guardrails it runs, see the caller's context, as
+    they do untraced, never the tool's span."""
+    seen = Seen()
+
+    @function_tool(needs_approval=True)
+    async def refund(ctx: ToolContext[Any], amount: int) -> str:
+        """Refund money; a human approves each call first."""
+        return f"refunded {amount}"
+
+    @function_tool
+    async def act(ctx: ToolContext[Any]) -> str:
+        """Say more for the caller, or answer the pending refund."""
+        assert seen.session is not None
+        seen.look("act")
+        if how == "send_message":
+            await seen.session.send_message("the caller says more")
+        elif how == "reject_tool_call":
+            await seen.session.reject_tool_call("c1")
+        else:
+            await seen.session.approve_tool_call("c1")
+        seen.look("act")
+        return "acted"
+
+    steps = [
+        RealtimeStep(RealtimeModelSendUserInput, turn("r1", call("refund", "c1", '{"amount": 5}'))),
+        RealtimeStep(RealtimeModelSendUserInput, turn("r2", call("act", "c2"))),
+        RealtimeStep(
+            _user_input("the caller says more") if how == "send_message" else _output_of("c1"),
+            turn("r3", _said("r3")),
+        ),
+    ]
+    model = ScriptedRealtimeModel(steps, strict=False)
+    session = await RealtimeRunner(_guarded(seen, refund, act), model=model, config=_DEBOUNCE).run(
+        model_config={"async_tool_calls": async_tool_calls}
+    )
+    seen.session = traced(session) if tracing else session
+    turns_ended = 0
+
+    async def during(session: RealtimeSession, event: Any) -> None:
+        nonlocal turns_ended
+        if event.type == "tool_approval_required":
+            await session.send_message("go on")
+        if event.type == "agent_end":
+            turns_ended += 1
+            for _ in range(20):  # the guardrail task of r3's words: let it run (no clock)
+                if turns_ended < 3 or "guardrail" in seen.current:
+                    break
+                await asyncio.sleep(0)
+
+    await converse(seen.session, during=during, until=lambda _: "guardrail" in seen.current)
+    model.assert_complete()
+    assert seen.current["guardrail"] == [None]  # the caller's context: no span
+    if tracing:
+        act_span = _function(recorder, "act")
+        assert [span and span.span_id for span in seen.current["act"]] == [act_span.span_id] * 2
+        assert recorder.open_spans == [] and tree_problems(recorder) == []
+    else:
+        assert seen.current["act"] == [None, None]
