@@ -96,7 +96,42 @@ class GuardrailSpec:
     triggered: bool
 
 
-SpanSpec = SessionSpec | AgentSpec | TurnSpec | FunctionSpec | HandoffSpec | GuardrailSpec
+@attrs.frozen
+class GenerationSpec:
+    """A generation span: one model response, as a model call (under its turn).
+
+    Example:
+        >>> GenerationSpec("gpt-realtime", {"voice": "marin"}).model
+        'gpt-realtime'
+    """
+
+    model: str | None
+    model_config: Mapping[str, object]
+
+
+@attrs.frozen
+class TranscriptionSpec:
+    """A transcription span: one utterance of the caller and its transcript.
+
+    Example:
+        >>> TranscriptionSpec("gpt-4o-transcribe", "pcm16").input_format
+        'pcm16'
+    """
+
+    model: str | None
+    input_format: str | None
+
+
+SpanSpec = (
+    SessionSpec
+    | AgentSpec
+    | TurnSpec
+    | FunctionSpec
+    | HandoffSpec
+    | GuardrailSpec
+    | GenerationSpec
+    | TranscriptionSpec
+)
 
 
 @attrs.frozen
@@ -242,6 +277,50 @@ class EndSpan:
 
 
 @attrs.frozen
+class SetMessages:
+    """Record a generation's messages: what the model received for the response since the
+    previous one, and what it answered (chat-completions shape; ``content`` ``None`` where
+    the words are withheld or were never transcribed).
+
+    Example:
+        >>> SetMessages(4, ({"role": "user", "content": "Hi"},), ()).input[0]["role"]
+        'user'
+    """
+
+    span_id: int
+    input: tuple[Mapping[str, object], ...]
+    output: tuple[Mapping[str, object], ...]
+
+
+@attrs.frozen
+class SetMeasures:
+    """Record measurements on a span (merged with those it has): a turn's latencies in
+    milliseconds, the session's summary.
+
+    Example:
+        >>> SetMeasures(3, {"time_to_first_audio_ms": 420.0}).measures["time_to_first_audio_ms"]
+        420.0
+    """
+
+    span_id: int
+    measures: Mapping[str, float | int]
+
+
+@attrs.frozen
+class SetTimer:
+    """Feed :class:`~realtime_spans.core.TimerFired` with ``token`` at monotonic time ``due``
+    (a turn waits for its audio to play out).
+
+    Example:
+        >>> SetTimer(3, 12.5).due
+        12.5
+    """
+
+    token: int
+    due: float
+
+
+@attrs.frozen
 class Diagnostic:
     """An event that did not fit (lenient mode): what came, in which state, and why.
 
@@ -267,6 +346,9 @@ Command = (
     | FlagTurn
     | SetError
     | EndSpan
+    | SetMessages
+    | SetMeasures
+    | SetTimer
     | Diagnostic
 )
 """Any output of the machine."""

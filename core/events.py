@@ -56,6 +56,22 @@ _str = _is(str)
 _opt_str = _is(str, allow_none=True)
 _strs = _tuple_of(str)
 _opt_mapping = _is(Mapping, allow_none=True)
+_mapping = _is(Mapping)
+
+
+def _opt_time(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A validator for a moment or a duration in milliseconds: a number, or ``None``."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return
+    raise TypeError(
+        f"'{attribute.name}' must be a number or None, got {value!r} ({type(value).__name__})"
+    )
+
+
+def _time(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        raise TypeError(f"'{attribute.name}' must be a number, got None")
+    _opt_time(_inst, attribute, value)
 
 
 @attrs.frozen
@@ -227,14 +243,16 @@ class AgentActivated:
 
 @attrs.frozen
 class TurnStarted:
-    """The model started a response (``turn_started``).
+    """The model started a response (``turn_started``), received at ``at`` (monotonic
+    seconds; ``None`` when unknown: no latency starts from it).
 
     Example:
-        >>> TurnStarted("resp_1").response_id
+        >>> TurnStarted("resp_1", at=12.5).response_id
         'resp_1'
     """
 
     response_id: str | None = attrs.field(default=None, validator=_opt_str)
+    at: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
 
 
 @attrs.frozen
@@ -251,7 +269,10 @@ class UsageReported:
 
 @attrs.frozen
 class TurnEnded:
-    """The model finished a response (``turn_ended``).
+    """The model finished a response (``turn_ended``), received at ``at``.
+
+    Its audio may still be playing to the caller: the turn span stays open until it has
+    played out (or the caller barged in), and its generation span ends now.
 
     Example:
         >>> TurnEnded().response_id is None
@@ -259,16 +280,26 @@ class TurnEnded:
     """
 
     response_id: str | None = attrs.field(default=None, validator=_opt_str)
+    at: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
 
 
 @attrs.frozen
 class AudioInterrupted:
-    """The user barged in: the model's audio playback was interrupted.
+    """The caller barged in: playback of the agent's audio item ``item_id`` was cut at
+    ``at``. ``None`` for the item means the latest response.
+
+    How much the caller heard is the time its audio had been playing (from its first
+    delta), at most what was generated (``generated_ms``: the audio received so far, for
+    a response still generating).
 
     Example:
-        >>> AudioInterrupted()
-        AudioInterrupted()
+        >>> AudioInterrupted("item_1", at=3.0).item_id
+        'item_1'
     """
+
+    item_id: str | None = attrs.field(default=None, validator=_opt_str)
+    at: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
+    generated_ms: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
 
 
 @attrs.frozen
@@ -438,6 +469,163 @@ class SessionClosed:
     error: ErrorInfo | None = attrs.field(default=None, validator=_is(ErrorInfo, allow_none=True))
 
 
+@attrs.frozen
+class ModelConfigured:
+    """The settings sent to the model for the agent about to be activated: ``model`` as
+    sent, ``config`` the settings that shape its answers (voice, modalities, formats,
+    temperature, turn detection; never instructions or tools), the caller's speech
+    ``transcription_model`` and ``input_format``.
+
+    Example:
+        >>> ModelConfigured("gpt-realtime", {"voice": "marin"}).config["voice"]
+        'marin'
+    """
+
+    model: str | None = attrs.field(validator=_opt_str)
+    config: Mapping[str, object] = attrs.field(factory=dict, validator=_mapping)
+    transcription_model: str | None = attrs.field(default=None, validator=_opt_str, kw_only=True)
+    input_format: str | None = attrs.field(default=None, validator=_opt_str, kw_only=True)
+
+
+@attrs.frozen
+class CallerSpeechStarted:
+    """The server heard the caller start speaking (``input_audio_buffer.speech_started``);
+    ``item_id`` is the conversation item the speech becomes.
+
+    Example:
+        >>> CallerSpeechStarted("item_u1", at=1.0).item_id
+        'item_u1'
+    """
+
+    item_id: str = attrs.field(validator=_str)
+    at: float = attrs.field(validator=_time, kw_only=True)
+
+
+@attrs.frozen
+class CallerSpeechStopped:
+    """The server decided the caller stopped speaking (``input_audio_buffer.speech_stopped``):
+    the caller's wait for an answer starts here.
+
+    Example:
+        >>> CallerSpeechStopped("item_u1", at=2.0).at
+        2.0
+    """
+
+    item_id: str = attrs.field(validator=_str)
+    at: float = attrs.field(validator=_time, kw_only=True)
+
+
+@attrs.frozen
+class CallerAudioCommitted:
+    """The caller's audio became conversation item ``item_id`` (the buffer was committed,
+    or the item was created): the next response answers it.
+
+    Example:
+        >>> CallerAudioCommitted("item_u1", at=2.1).item_id
+        'item_u1'
+    """
+
+    item_id: str = attrs.field(validator=_str)
+    at: float = attrs.field(validator=_time, kw_only=True)
+
+
+@attrs.frozen
+class CallerTranscribed:
+    """The transcript of the caller's item ``item_id`` is complete (``None``: withheld).
+
+    Example:
+        >>> CallerTranscribed("item_u1", "What's the weather?", at=2.4).transcript
+        "What's the weather?"
+    """
+
+    item_id: str = attrs.field(validator=_str)
+    transcript: str | None = attrs.field(validator=_opt_str)
+    at: float = attrs.field(validator=_time, kw_only=True)
+
+
+@attrs.frozen
+class CallerTranscriptionFailed:
+    """Transcribing the caller's item ``item_id`` failed.
+
+    Example:
+        >>> CallerTranscriptionFailed("item_u1", ErrorInfo("bad audio"), at=2.4).item_id
+        'item_u1'
+    """
+
+    item_id: str = attrs.field(validator=_str)
+    error: ErrorInfo = attrs.field(validator=_is(ErrorInfo))
+    at: float = attrs.field(validator=_time, kw_only=True)
+
+
+@attrs.frozen
+class MessageSent:
+    """The application sent the caller's message as text (``send_message``); ``text`` is
+    ``None`` when withheld. The next response answers it.
+
+    Example:
+        >>> MessageSent("Book a table", at=0.5).text
+        'Book a table'
+    """
+
+    text: str | None = attrs.field(validator=_opt_str)
+    at: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
+
+
+@attrs.frozen
+class AudioStarted:
+    """The first audio delta of a response (item ``item_id``) was received.
+
+    Example:
+        >>> AudioStarted("resp_1", "item_a1", at=2.9).item_id
+        'item_a1'
+    """
+
+    response_id: str | None = attrs.field(validator=_opt_str)
+    item_id: str | None = attrs.field(default=None, validator=_opt_str)
+    at: float = attrs.field(validator=_time, kw_only=True)
+
+
+@attrs.frozen
+class TextStarted:
+    """The first text (or transcript) delta of a response was received.
+
+    Example:
+        >>> TextStarted("resp_1", at=2.9).response_id
+        'resp_1'
+    """
+
+    response_id: str | None = attrs.field(validator=_opt_str)
+    at: float = attrs.field(validator=_time, kw_only=True)
+
+
+@attrs.frozen
+class AgentSaid:
+    """What a response said, just before its ``TurnEnded``: its transcript or text
+    (``None`` when withheld or silent) and how long its audio lasts (``audio_ms``).
+
+    Example:
+        >>> AgentSaid("resp_1", "It's sunny.", audio_ms=1200.0).audio_ms
+        1200.0
+    """
+
+    response_id: str | None = attrs.field(validator=_opt_str)
+    text: str | None = attrs.field(default=None, validator=_opt_str)
+    audio_ms: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
+
+
+@attrs.frozen
+class TimerFired:
+    """A timer the machine asked for (:class:`~realtime_spans.core.SetTimer`) is due.
+
+    Example:
+        >>> TimerFired(3, at=9.0).token
+        3
+    """
+
+    token: int = attrs.field(validator=_is(int))
+    at: float = attrs.field(validator=_time, kw_only=True)
+
+
 Event = (
     SessionStarted
     | AgentActivated
@@ -458,6 +646,17 @@ Event = (
     | ServerSessionIdentified
     | EntryFailed
     | SessionClosed
+    | ModelConfigured
+    | CallerSpeechStarted
+    | CallerSpeechStopped
+    | CallerAudioCommitted
+    | CallerTranscribed
+    | CallerTranscriptionFailed
+    | MessageSent
+    | AudioStarted
+    | TextStarted
+    | AgentSaid
+    | TimerFired
 )
 """Any input of the machine."""
 

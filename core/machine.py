@@ -63,29 +63,46 @@ from .commands import (
     EndSpan,
     FlagTurn,
     FunctionSpec,
+    GenerationSpec,
     GuardrailSpec,
     HandoffSpec,
     OpenTrace,
     SessionSpec,
     SetError,
     SetHandoffTarget,
+    SetMeasures,
+    SetMessages,
     SetOutput,
+    SetTimer,
     SetUsage,
     StartSpan,
+    TranscriptionSpec,
     TurnSpec,
 )
+from .conversation import CallerItem, Conversation, Exchange
 from .events import (
     USAGE_FIELD_COUNT,
     AgentActivated,
+    AgentSaid,
     AudioInterrupted,
+    AudioStarted,
+    CallerAudioCommitted,
+    CallerSpeechStarted,
+    CallerSpeechStopped,
+    CallerTranscribed,
+    CallerTranscriptionFailed,
     EntryFailed,
     ErrorInfo,
     ErrorReported,
     Event,
     GuardrailTripped,
+    MessageSent,
+    ModelConfigured,
     ServerSessionIdentified,
     SessionClosed,
     SessionStarted,
+    TextStarted,
+    TimerFired,
     ToolApprovalRequested,
     ToolApproved,
     ToolCalled,
@@ -145,6 +162,17 @@ ACCEPTED_IN: Final[dict[type[Event], frozenset[str]]] = {
     ServerSessionIdentified: _OPEN,
     EntryFailed: _OPEN,
     SessionClosed: _OPEN,
+    ModelConfigured: _OPEN,
+    CallerSpeechStarted: _OPEN,
+    CallerSpeechStopped: _OPEN,
+    CallerAudioCommitted: _OPEN,
+    CallerTranscribed: _OPEN,
+    CallerTranscriptionFailed: _OPEN,
+    MessageSent: _OPEN,
+    AudioStarted: _WITH_AGENT,
+    TextStarted: _WITH_AGENT,
+    AgentSaid: _WITH_AGENT,
+    TimerFired: _OPEN,
 }
 
 SESSION_SPAN_ID: Final = 1
@@ -188,6 +216,7 @@ class _Turn:
     span_id: int
     agent_span: int
     response_id: str | None
+    exchange: Exchange
     interrupted: bool = False
 
 
@@ -259,7 +288,8 @@ class SpanMachine:
         self._children: dict[int, int] = {}  # open agent span -> open turns and calls
         self._retired: set[int] = set()  # agent spans no longer active, waiting for children
         self._turn_count = 0
-        self._turns: dict[int, _Turn] = {}  # open turns, oldest first
+        self._turns: dict[int, _Turn] = {}  # open turns, oldest first (generating or playing)
+        self._conversation = Conversation()
         self._pending_usage: Usage | None = None
         self._total_usage: list[int | None] | None = None  # summed field by field
         self._calls: dict[str, _Call] = {}  # open tool and handoff calls, by call id
@@ -368,7 +398,11 @@ class SpanMachine:
         return any(call.kind == _HANDOFF for call in self._calls.values())
 
     def _latest_turn(self) -> _Turn | None:
-        return next(reversed(self._turns.values()), None)
+        """The newest turn whose response is still generating."""
+        for turn in reversed(self._turns.values()):
+            if turn.exchange.generating:
+                return turn
+        return None
 
     def _finish_call(self, call_id: str, call: _Call, out: list[Command]) -> None:
         del self._calls[call_id]
@@ -432,12 +466,17 @@ class SpanMachine:
         assert active is not None
         self._turn_count += 1
         span_id = self._new_id()
+        generation_id = self._new_id()
         self._adopt(active.span_id)
-        self._turns[span_id] = _Turn(span_id, active.span_id, event.response_id)
+        conversation = self._conversation
+        exchange = conversation.begin(generation_id, event.at)
+        self._turns[span_id] = _Turn(span_id, active.span_id, event.response_id, exchange)
+        spec = GenerationSpec(conversation.model, conversation.model_config)
         return (
             StartSpan(
                 span_id, active.span_id, TurnSpec(self._turn_count, active.name, event.response_id)
             ),
+            StartSpan(generation_id, span_id, spec),
         )
 
     def _on_usage_reported(self, event: UsageReported) -> tuple[Command, ...]:
@@ -460,34 +499,194 @@ class SpanMachine:
             self._pending_usage = None  # that response's usage: never the next turn's
             return unmatched
         out: list[Command] = []
-        self._end_turn(turn, out)
+        self._end_generation(turn, out)
+        due = turn.exchange.playback_due()
+        if turn.interrupted or due is None or event.at is None or due <= event.at:
+            self._end_turn(turn, out)
+        else:  # its audio is still playing: a barge-in can still cut it
+            out.append(SetTimer(turn.span_id, due))
         return tuple(out)
 
     def _find_turn(self, response_id: str | None) -> _Turn | None:
+        """The generating turn of a response (one without an id when none has it)."""
         if response_id is not None:
             for turn in self._turns.values():
-                if turn.response_id == response_id:
+                if turn.response_id == response_id and turn.exchange.generating:
                     return turn
             for turn in reversed(self._turns.values()):
-                if turn.response_id is None:
+                if turn.response_id is None and turn.exchange.generating:
                     return turn
             return None
         return self._latest_turn()
 
+    def _end_generation(self, turn: _Turn, out: list[Command]) -> None:
+        """The response is done: its generation span ends, with its messages and usage."""
+        exchange = turn.exchange
+        exchange.generating = False
+        generation = exchange.generation_span
+        usage, self._pending_usage = self._pending_usage, None
+        if usage is not None:
+            out.append(SetUsage(generation, usage))
+            out.append(SetUsage(turn.span_id, usage))
+        out.append(SetMessages(generation, exchange.input_messages(), exchange.output_messages()))
+        out.append(EndSpan(generation))
+        self._measure(turn, out)
+
+    def _measure(self, turn: _Turn, out: list[Command]) -> None:
+        measures = turn.exchange.measures(self._conversation.silence_ms)
+        if measures:
+            out.append(SetMeasures(turn.span_id, measures))
+
     def _end_turn(self, turn: _Turn, out: list[Command]) -> None:
-        if self._pending_usage is not None:
-            out.append(SetUsage(turn.span_id, self._pending_usage))
-            self._pending_usage = None
+        """End a turn whose generation has ended."""
+        voice_to_voice = turn.exchange.measures(None).get("voice_to_voice_ms")
+        if voice_to_voice is not None:
+            self._conversation.voice_to_voice.append(voice_to_voice)
         del self._turns[turn.span_id]
         out.append(EndSpan(turn.span_id))
         self._release(turn.agent_span, out)
 
+    def _on_timer_fired(self, event: TimerFired) -> tuple[Command, ...]:
+        turn = self._turns.get(event.token)
+        if turn is None or turn.exchange.generating:
+            return ()  # the caller barged in first, or the session closed
+        out: list[Command] = []
+        self._end_turn(turn, out)
+        return tuple(out)
+
     def _on_audio_interrupted(self, event: AudioInterrupted) -> tuple[Command, ...]:
-        turn = self._latest_turn()
+        turn = self._playing_turn(event.item_id)
         if turn is None or turn.interrupted:
-            return ()  # playback of a finished response was cut: no turn to mark
+            return ()  # playback of a response whose turn has ended was cut: no turn to mark
         turn.interrupted = True
-        return (FlagTurn(turn.span_id, "interrupted"),)
+        self._conversation.interruptions += 1
+        exchange = turn.exchange
+        exchange.heard_ms = exchange.heard(event.at, event.generated_ms)
+        out: list[Command] = [FlagTurn(turn.span_id, "interrupted")]
+        if not exchange.generating:
+            self._measure(turn, out)
+            self._end_turn(turn, out)
+        return tuple(out)
+
+    def _playing_turn(self, item_id: str | None) -> _Turn | None:
+        """The open turn whose audio item is ``item_id`` (``None``: the newest turn)."""
+        if item_id is None:
+            return next(reversed(self._turns.values()), None)
+        for turn in reversed(self._turns.values()):
+            if turn.exchange.audio_item == item_id:
+                return turn
+        return None
+
+    def _on_audio_started(self, event: AudioStarted) -> tuple[Command, ...]:
+        turn = self._find_turn(event.response_id)
+        if turn is not None and turn.exchange.first_audio_at is None:
+            turn.exchange.first_audio_at = event.at
+            turn.exchange.audio_item = event.item_id
+        return ()
+
+    def _on_text_started(self, event: TextStarted) -> tuple[Command, ...]:
+        turn = self._find_turn(event.response_id)
+        if turn is not None and turn.exchange.first_text_at is None:
+            turn.exchange.first_text_at = event.at
+        return ()
+
+    def _on_agent_said(self, event: AgentSaid) -> tuple[Command, ...]:
+        turn = self._find_turn(event.response_id)
+        if turn is None:
+            return self._unexpected(event, "no open turn matches")
+        turn.exchange.said = event.text
+        turn.exchange.audio_ms = event.audio_ms
+        return ()
+
+    # -- the caller's side ------------------------------------------------------------------
+
+    def _on_model_configured(self, event: ModelConfigured) -> tuple[Command, ...]:
+        conversation = self._conversation
+        conversation.model = event.model
+        conversation.model_config = dict(event.config)
+        conversation.transcription_model = event.transcription_model
+        conversation.input_format = event.input_format
+        return ()
+
+    def _open_transcription(self, item: CallerItem, out: list[Command]) -> None:
+        """Start the transcription span of a caller item, under the active agent."""
+        if item.span_id is not None or item.done:
+            return
+        active = self._active
+        parent = active.span_id if active is not None else SESSION_SPAN_ID
+        if active is not None:
+            self._adopt(parent)
+        item.span_id, item.agent_span = self._new_id(), parent
+        conversation = self._conversation
+        spec = TranscriptionSpec(conversation.transcription_model, conversation.input_format)
+        out.append(StartSpan(item.span_id, parent, spec))
+
+    def _close_transcription(self, item: CallerItem, out: list[Command]) -> None:
+        item.done = True
+        span_id, item.span_id = item.span_id, None
+        if span_id is None:
+            return
+        out.append(EndSpan(span_id))
+        if item.agent_span is not None and item.agent_span != SESSION_SPAN_ID:
+            self._release(item.agent_span, out)
+
+    def _on_caller_speech_started(self, event: CallerSpeechStarted) -> tuple[Command, ...]:
+        item = self._conversation.caller(event.item_id)
+        if item.started_at is None:
+            item.started_at = event.at
+        out: list[Command] = []
+        if self._conversation.transcription_model is not None:
+            self._open_transcription(item, out)
+        return tuple(out)
+
+    def _on_caller_speech_stopped(self, event: CallerSpeechStopped) -> tuple[Command, ...]:
+        item = self._conversation.caller(event.item_id)
+        if item.stopped_at is None:
+            item.stopped_at = event.at
+        return ()
+
+    def _on_caller_audio_committed(self, event: CallerAudioCommitted) -> tuple[Command, ...]:
+        conversation = self._conversation
+        item = conversation.caller(event.item_id)
+        conversation.commit(item)
+        out: list[Command] = []
+        if conversation.transcription_model is not None:
+            self._open_transcription(item, out)
+        return tuple(out)
+
+    def _on_caller_transcribed(self, event: CallerTranscribed) -> tuple[Command, ...]:
+        item = self._conversation.caller(event.item_id)
+        if item.transcribed_at is not None:
+            return ()  # a repeated transcript: the first stays
+        item.transcript, item.transcribed_at = event.transcript, event.at
+        out: list[Command] = []
+        self._open_transcription(item, out)
+        if item.span_id is not None:
+            out.append(SetOutput(item.span_id, event.transcript))
+        self._close_transcription(item, out)
+        for turn in self._turns.values():  # the turn that answers it, while it is open
+            if any(entry is item for entry in turn.exchange.inputs):
+                if not turn.exchange.generating:
+                    self._measure(turn, out)
+                break
+        return tuple(out)
+
+    def _on_caller_transcription_failed(
+        self, event: CallerTranscriptionFailed
+    ) -> tuple[Command, ...]:
+        item = self._conversation.caller(event.item_id)
+        if item.done:
+            return ()
+        out: list[Command] = []
+        self._open_transcription(item, out)
+        if item.span_id is not None:
+            self._error(item.span_id, event.error, out)
+        self._close_transcription(item, out)
+        return tuple(out)
+
+    def _on_message_sent(self, event: MessageSent) -> tuple[Command, ...]:
+        self._conversation.pending.append({"role": "user", "content": event.text})
+        return ()
 
     def _on_tool_called(self, event: ToolCalled) -> tuple[Command, ...]:
         if event.call_id in self._calls or event.call_id in self._finished_calls:
@@ -499,12 +698,23 @@ class SpanMachine:
         target = active.routes.get(event.name)
         if target is not None:
             self._calls[event.call_id] = _Call(span_id, active.span_id, _HANDOFF, target)
+            self._record_call(event)
             self._move("begin_handoff")
             return (StartSpan(span_id, active.span_id, HandoffSpec(active.name, target)),)
         kind = _FUNCTION if event.name in active.tools else _UNKNOWN_TOOL
         self._calls[event.call_id] = _Call(span_id, active.span_id, kind, event.name)
+        self._record_call(event)
         spec = FunctionSpec(event.name, event.call_id, event.arguments)
         return (StartSpan(span_id, active.span_id, spec),)
+
+    def _record_call(self, event: ToolCalled) -> None:
+        """The call is part of what the generating response answered."""
+        turn = self._latest_turn()
+        if turn is not None:
+            function = {"name": event.name, "arguments": event.arguments}
+            turn.exchange.tool_calls.append(
+                {"id": event.call_id, "type": "function", "function": function}
+            )
 
     def _open_function_call(self, event: Event, call_id: str) -> _Call | tuple[Command, ...]:
         call = self._calls.get(call_id)
@@ -553,6 +763,10 @@ class SpanMachine:
 
     def _on_tool_output_sent(self, event: ToolOutputSent) -> tuple[Command, ...]:
         call = self._calls.get(event.call_id)
+        if call is not None or event.call_id in self._finished_calls:
+            self._conversation.pending.append(
+                {"role": "tool", "tool_call_id": event.call_id, "content": event.output}
+            )
         if call is None:
             if event.call_id in self._finished_calls:
                 return ()  # a completed handoff's transfer message, or a late resend
@@ -648,11 +862,17 @@ class SpanMachine:
                 self._error(call.span_id, _cut_short(call), out)
                 self._finish_call(call_id, call, out)
             for turn in list(self._turns.values()):
-                out.append(FlagTurn(turn.span_id, "cut_off"))
+                if turn.exchange.generating:  # a turn only playing its audio was complete
+                    out.append(FlagTurn(turn.span_id, "cut_off"))
+                    self._end_generation(turn, out)
                 self._end_turn(turn, out)
+            for item in self._conversation.callers.values():
+                self._close_transcription(item, out)
             self._retire_active(out)
             if self._total_usage is not None:
                 out.append(SetUsage(SESSION_SPAN_ID, Usage(*self._total_usage)))  # type: ignore[arg-type]
+            summary = self._conversation.summary(self._turn_count)
+            out.append(SetMeasures(SESSION_SPAN_ID, summary))
             out.append(EndSpan(SESSION_SPAN_ID))
             if self._trace_open:
                 self._trace_open = False
@@ -700,6 +920,17 @@ _HANDLERS: Final[dict[type[Event], Callable[[SpanMachine, Event], tuple[Command,
     ServerSessionIdentified: SpanMachine._on_server_session_identified,  # type: ignore[dict-item]
     EntryFailed: SpanMachine._on_entry_failed,  # type: ignore[dict-item]
     SessionClosed: SpanMachine._on_session_closed,  # type: ignore[dict-item]
+    ModelConfigured: SpanMachine._on_model_configured,  # type: ignore[dict-item]
+    CallerSpeechStarted: SpanMachine._on_caller_speech_started,  # type: ignore[dict-item]
+    CallerSpeechStopped: SpanMachine._on_caller_speech_stopped,  # type: ignore[dict-item]
+    CallerAudioCommitted: SpanMachine._on_caller_audio_committed,  # type: ignore[dict-item]
+    CallerTranscribed: SpanMachine._on_caller_transcribed,  # type: ignore[dict-item]
+    CallerTranscriptionFailed: SpanMachine._on_caller_transcription_failed,  # type: ignore[dict-item]
+    MessageSent: SpanMachine._on_message_sent,  # type: ignore[dict-item]
+    AudioStarted: SpanMachine._on_audio_started,  # type: ignore[dict-item]
+    TextStarted: SpanMachine._on_text_started,  # type: ignore[dict-item]
+    AgentSaid: SpanMachine._on_agent_said,  # type: ignore[dict-item]
+    TimerFired: SpanMachine._on_timer_fired,  # type: ignore[dict-item]
 }
 
 
