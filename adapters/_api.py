@@ -35,6 +35,9 @@ def traced(session: S, **options: Any) -> S:
             (default: ``OPENAI_AGENTS_TRACE_INCLUDE_SENSITIVE_DATA``, as the SDK does).
         correlate_server_trace: share one ``group_id`` with the Realtime API's server-side
             trace and record the server's session id in the trace metadata.
+        redact: ``str -> str``, applied to every text of the conversation (transcripts,
+            messages, tool inputs and outputs, error texts) before it reaches a span; a text
+            it raises on (or returns no ``str`` for) is withheld, with one log line.
 
     Raises:
         TypeError: ``session`` is not a ``RealtimeSession``, or an option is unknown or of

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -22,6 +22,9 @@ class Options:
             spans (default: the SDK's ``OPENAI_AGENTS_TRACE_INCLUDE_SENSITIVE_DATA``).
         correlate_server_trace: give this trace and the Realtime API's server-side trace the
             same ``group_id``, and put the server's session id into the trace metadata.
+        redact: a ``str -> str`` callable applied to every text of the conversation
+            (transcripts, messages, tool inputs and outputs, error texts) before it reaches
+            a span; a text it fails on (it raises, or returns no ``str``) is withheld.
 
     Example:
         >>> Options.from_kwargs({"workflow_name": "Support line"}).workflow_name
@@ -31,6 +34,7 @@ class Options:
     workflow_name: str | None = None
     include_sensitive_data: bool | None = None
     correlate_server_trace: bool = False
+    redact: Callable[[str], str] | None = None
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Options:
@@ -64,8 +68,14 @@ class Options:
             raise TypeError(
                 f"correlate_server_trace must be a bool, got {type(correlate).__name__}"
             )
+        redact = kwargs.get("redact")
+        if redact is not None and not callable(redact):
+            raise TypeError(
+                f"redact must be a callable taking and returning a str, got {type(redact).__name__}"
+            )
         return cls(
             workflow_name=workflow_name,
             include_sensitive_data=sensitive,
             correlate_server_trace=correlate,
+            redact=redact,
         )

@@ -36,12 +36,14 @@ from typing import Any
 from agents.tracing import (
     AgentSpanData,
     FunctionSpanData,
+    GenerationSpanData,
     GuardrailSpanData,
     HandoffSpanData,
     Span,
     SpanError,
     TaskSpanData,
     Trace,
+    TranscriptionSpanData,
     TurnSpanData,
     get_current_span,
     get_current_trace,
@@ -61,16 +63,21 @@ from realtime_spans.core import (
     ErrorInfo,
     FlagTurn,
     FunctionSpec,
+    GenerationSpec,
     GuardrailSpec,
     HandoffSpec,
     OpenTrace,
     SessionSpec,
     SetError,
     SetHandoffTarget,
+    SetMeasures,
+    SetMessages,
     SetOutput,
+    SetTimer,
     SetUsage,
     SpanSpec,
     StartSpan,
+    TranscriptionSpec,
     TurnSpec,
 )
 
@@ -95,18 +102,20 @@ class TracingFault(Exception):
 
 
 class RealtimeTurnSpanData(TurnSpanData):
-    """A ``turn`` span of a realtime session: one model response.
+    """A ``turn`` span of a realtime session: one model response, until its audio was heard.
 
     It is an SDK ``TurnSpanData`` (processors see ``type == "turn"``) that also exports the
-    response id and whether the turn was interrupted by the user or cut off by the close.
+    response id, whether the turn was interrupted by the caller or cut off by the close,
+    and its latencies in milliseconds (``measures``, exported as keys of ``data``).
 
     Example:
         >>> data = RealtimeTurnSpanData(turn=1, agent_name="Greeter", response_id="resp_1")
-        >>> data.export()["data"]["interrupted"]
-        False
+        >>> data.measures["voice_to_voice_ms"] = 640.0
+        >>> data.export()["data"]["interrupted"], data.export()["data"]["voice_to_voice_ms"]
+        (False, 640.0)
     """
 
-    __slots__ = ("cut_off", "interrupted", "response_id")
+    __slots__ = ("cut_off", "interrupted", "measures", "response_id")
 
     def __init__(
         self,
@@ -119,6 +128,7 @@ class RealtimeTurnSpanData(TurnSpanData):
         self.response_id = response_id
         self.interrupted = False
         self.cut_off = False
+        self.measures: dict[str, float | int] = {}
 
     def export(self) -> dict[str, Any]:
         exported = super().export()
@@ -127,6 +137,31 @@ class RealtimeTurnSpanData(TurnSpanData):
             data["response_id"] = self.response_id
         data["interrupted"] = self.interrupted
         data["cut_off"] = self.cut_off
+        data.update(self.measures)
+        return exported
+
+
+class RealtimeSessionSpanData(TaskSpanData):
+    """The session span: an SDK ``TaskSpanData`` (processors see ``type == "task"``) that
+    also exports the session's summary (``turns``, ``interruptions``, the median and
+    maximum ``voice_to_voice_ms``) as keys of ``data``.
+
+    Example:
+        >>> data = RealtimeSessionSpanData(name="Support line")
+        >>> data.measures.update(turns=3, interruptions=1)
+        >>> data.export()["data"]["turns"]
+        3
+    """
+
+    __slots__ = ("measures",)
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name)
+        self.measures: dict[str, float | int] = {}
+
+    def export(self) -> dict[str, Any]:
+        exported = super().export()
+        exported["data"].update(self.measures)
         return exported
 
 
@@ -162,8 +197,12 @@ def _span_data(spec: SpanSpec) -> SpanData:
         return HandoffSpanData(from_agent=spec.from_agent, to_agent=spec.to_agent)
     if isinstance(spec, GuardrailSpec):
         return GuardrailSpanData(name=spec.name, triggered=spec.triggered)
+    if isinstance(spec, GenerationSpec):
+        return GenerationSpanData(model=spec.model, model_config=dict(spec.model_config))
+    if isinstance(spec, TranscriptionSpec):
+        return TranscriptionSpanData(input_format=spec.input_format, model=spec.model)
     if isinstance(spec, SessionSpec):
-        return TaskSpanData(name=spec.name)
+        return RealtimeSessionSpanData(name=spec.name)
     raise TypeError(f"unknown span spec {spec!r}")
 
 
@@ -260,6 +299,7 @@ class SdkSink:
         ambient_span: Span[Any] | None,
         ambient_trace: Trace | None,
         recordable: Callable[[str], str | None] | None = None,
+        set_timer: Callable[[int, float], None] | None = None,
     ) -> None:
         self._ambient_span = ambient_span
         self._ambient_trace = ambient_trace
@@ -276,19 +316,25 @@ class SdkSink:
         self._trace_close_deferred = False
         self._recordable = recordable  # None: errors set by others are exported as they are
         self._own_errors: dict[int, SpanError] = {}  # the errors this sink set, by span
+        self._timer = set_timer  # None: no timer fires (a turn ends with the session)
         # Whether the ambient trace can tell us it ended (see trace_is_current_somewhere).
         self._watch_ambient_trace = ambient_span is None and trace_is_current_somewhere(
             ambient_trace
         )
 
     @classmethod
-    def from_current_context(cls, recordable: Callable[[str], str | None] | None = None) -> SdkSink:
+    def from_current_context(
+        cls,
+        recordable: Callable[[str], str | None] | None = None,
+        set_timer: Callable[[int, float], None] | None = None,
+    ) -> SdkSink:
         """A sink rooted at the span and trace current in the calling task (read only).
 
         ``recordable`` (the session's :meth:`~._tap.SessionTap.recordable`) cleans the
-        errors others set on the session's spans before they end (:func:`cleaned_error`).
+        errors others set on the session's spans before they end (:func:`cleaned_error`);
+        ``set_timer(token, due)`` schedules the machine's timers.
         """
-        return cls(get_current_span(), get_current_trace(), recordable)
+        return cls(get_current_span(), get_current_trace(), recordable, set_timer)
 
     @property
     def ambient_trace(self) -> Trace | None:
@@ -432,6 +478,21 @@ class SdkSink:
         data = self._spans[command.span_id].span_data
         data.usage = command.usage.as_dict()
 
+    def _set_messages(self, command: SetMessages) -> None:
+        data = self._spans[command.span_id].span_data
+        data.input = [dict(message) for message in command.input]
+        data.output = [dict(message) for message in command.output]
+
+    def _set_measures(self, command: SetMeasures) -> None:
+        data = self._spans[command.span_id].span_data
+        measures = getattr(data, "measures", None)
+        if isinstance(measures, dict):
+            measures.update(command.measures)
+
+    def _set_timer(self, command: SetTimer) -> None:
+        if self._timer is not None:
+            self._timer(command.token, command.due)
+
     def _set_output(self, command: SetOutput) -> None:
         data = self._spans[command.span_id].span_data
         data.output = command.output
@@ -564,5 +625,8 @@ _APPLY: dict[type[Any], Callable[[SdkSink, Any], None]] = {
     SetHandoffTarget: SdkSink._set_handoff_target,
     FlagTurn: SdkSink._flag_turn,
     SetError: SdkSink._set_error,
+    SetMessages: SdkSink._set_messages,
+    SetMeasures: SdkSink._set_measures,
+    SetTimer: SdkSink._set_timer,
     Diagnostic: SdkSink._diagnostic,
 }

@@ -32,6 +32,7 @@ import asyncio
 import contextvars
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -46,8 +47,12 @@ from agents.realtime.model_events import (
     RealtimeModelAudioEvent,
     RealtimeModelAudioInterruptedEvent,
     RealtimeModelExceptionEvent,
+    RealtimeModelInputAudioTranscriptionCompletedEvent,
+    RealtimeModelItemUpdatedEvent,
+    RealtimeModelOutputTextDeltaEvent,
     RealtimeModelRawServerEvent,
     RealtimeModelToolCallEvent,
+    RealtimeModelTranscriptDeltaEvent,
     RealtimeModelTurnEndedEvent,
     RealtimeModelTurnStartedEvent,
     RealtimeModelUsageEvent,
@@ -58,17 +63,27 @@ from agents.tracing import get_trace_provider
 from realtime_spans.core import (
     SESSION_SPAN_ID,
     AgentActivated,
+    AgentSaid,
     AudioInterrupted,
+    AudioStarted,
+    CallerAudioCommitted,
+    CallerSpeechStarted,
+    CallerSpeechStopped,
+    CallerTranscribed,
+    CallerTranscriptionFailed,
     EntryFailed,
     ErrorInfo,
     ErrorReported,
     Event,
     GuardrailTripped,
     HandoffRoute,
+    MessageSent,
     ServerSessionIdentified,
     SessionClosed,
     SessionStarted,
     SpanMachine,
+    TextStarted,
+    TimerFired,
     ToolApprovalRequested,
     ToolApproved,
     ToolCalled,
@@ -85,6 +100,7 @@ from realtime_spans.core import (
 
 from . import _compat
 from ._options import DEFAULT_WORKFLOW_NAME, Options
+from ._settings import PCM16_BYTES_PER_MS, model_configured
 from ._sink import SdkSink, ToolTaskScope, TracingFault, is_recording
 
 logger = logging.getLogger("realtime_spans")
@@ -192,14 +208,22 @@ class SessionTap:
 
     __slots__ = (
         "agents",
+        "audio_bytes",
+        "audio_response",
+        "audio_totals",
+        "bytes_per_ms",
         "call_owners",
         "entered",
         "live",
         "machine",
+        "model",
         "options",
+        "redact_failed",
+        "said",
         "sensitive",
         "sink",
         "task_calls",
+        "timers",
         "want_server_session",
     )
 
@@ -210,11 +234,20 @@ class SessionTap:
         self.sensitive = False
         self.machine = SpanMachine()
         self.sink: SdkSink | None = None
+        self.model: object = None  # the session's model transport
         self.agents: dict[int, object] = {}  # keeps agents alive so their id() keys stay unique
         # task -> what it acts for now (innermost first: each links to the one it nests in)
         self.task_calls: dict[asyncio.Task[Any], _ToolTask] = {}
         self.call_owners: dict[str, asyncio.Task[Any]] = {}  # call id -> the task running it
         self.want_server_session = False
+        self.redact_failed = False
+        # The audio of the response now streaming (bytes so far), and of earlier ones.
+        self.audio_response: object = None
+        self.audio_bytes = 0
+        self.audio_totals: dict[object, int] = {}
+        self.bytes_per_ms = PCM16_BYTES_PER_MS
+        self.said: dict[object, list[str]] = {}  # response id -> its text deltas, unjoined
+        self.timers: dict[int, asyncio.TimerHandle] = {}
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -257,6 +290,11 @@ class SessionTap:
         self.agents.clear()
         self.task_calls.clear()
         self.call_owners.clear()
+        self.said.clear()
+        self.audio_totals.clear()
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
 
     def handle(self, convert: Callable[[SessionTap, Any], Event | None], event: object) -> None:
         """Feed an event the session is queueing (a closing session queues none)."""
@@ -274,9 +312,86 @@ class SessionTap:
         Every such text passes here: tool inputs and outputs, exception texts (entry,
         transport, tool and close failures), server and SDK error messages, and the text
         of an error the SDK attaches to a function span (cleaned by the sink before the
-        span ends). The library's own words, exception types and codes do not.
+        span ends). The library's own words, exception types and codes do not. With a
+        ``redact`` option, the text is what it returns; a text it fails on is withheld
+        (``None``), and the first failure in a session is logged.
         """
-        return text if self.sensitive else None
+        if not self.sensitive:
+            return None
+        redact = self.options.redact
+        if redact is None:
+            return text
+        try:
+            redacted = redact(text)
+        except Exception as error:
+            self._redact_failed(f"it raised {type(error).__name__}")
+            return None
+        if not isinstance(redacted, str):
+            self._redact_failed(f"it returned {type(redacted).__name__}, not str")
+            return None
+        return redacted
+
+    def _redact_failed(self, why: str) -> None:
+        if not self.redact_failed:
+            self.redact_failed = True
+            logger.warning(
+                "realtime-spans: the redact option failed on a text (%s); that text, and any "
+                "other it fails on in this session, is left out of the trace",
+                why,
+            )
+
+    # -- timers (a turn waits for its audio to play out) ------------------------------------
+
+    def set_timer(self, token: int, due: float) -> None:
+        """Feed ``TimerFired(token)`` at monotonic time ``due`` (the sink's timer hook)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the turn ends with the session
+        previous = self.timers.pop(token, None)
+        if previous is not None:
+            previous.cancel()
+        delay = max(0.0, due - time.monotonic())
+        self.timers[token] = loop.call_later(delay, self.timer_fired, token)
+
+    def timer_fired(self, token: int) -> None:
+        self.timers.pop(token, None)
+        if self.live:
+            try:
+                self.feed(TimerFired(token, at=time.monotonic()))
+            except Exception as error:
+                self.fail(error)
+
+    # -- the conversation -------------------------------------------------------------------
+
+    def audio_starts(self, audio: RealtimeModelAudioEvent) -> None:
+        """The first audio delta of a response (its later deltas are only counted)."""
+        try:
+            previous = self.audio_response
+            if previous is not None:
+                self.audio_totals[previous] = self.audio_bytes
+            self.audio_response = audio.response_id
+            self.audio_bytes = len(audio.data)
+            self.feed(AudioStarted(audio.response_id, audio.item_id, at=time.monotonic()))
+        except Exception as error:
+            self.fail(error)
+
+    def audio_ms(self, response_id: object) -> float | None:
+        """How long the audio received for a response lasts (``None``: none received)."""
+        if response_id == self.audio_response:
+            size: int | None = self.audio_bytes
+        else:
+            size = self.audio_totals.get(response_id)
+        return size / self.bytes_per_ms if size else None
+
+    def message_sent(self, message: object) -> None:
+        """The application sent the caller's message as text (``send_message``)."""
+        try:
+            text = _message_text(message)
+            recorded = self.recordable(text) if text is not None else None
+            self.feed(MessageSent(recorded, at=time.monotonic()))
+        except Exception as error:
+            self.fail(error)
 
     def _current_call(self) -> str | None:
         """The call the current task is working on, if any: not once its output is being
@@ -297,7 +412,7 @@ class SessionTap:
             if _compat.run_config(session).get("tracing_disabled", False):
                 self.live = False
                 return
-            sink = SdkSink.from_current_context(self.recordable)
+            sink = SdkSink.from_current_context(self.recordable, self.set_timer)
             ambient_trace = sink.ambient_trace
             if ambient_trace is not None and not is_recording(ambient_trace):
                 self.live = False  # inside a disabled trace: record nothing, touch nothing
@@ -327,6 +442,7 @@ class SessionTap:
                     _share_group_id(session, tracing, group_id)
                 self.want_server_session = True
             self.sink = sink
+            self.model = getattr(session, "_model", None)
             self.feed(
                 SessionStarted(
                     str(workflow_name),
@@ -383,6 +499,8 @@ class SessionTap:
                 HandoffRoute(handoff.tool_name, handoff.agent_name)
                 for handoff in settings.get("handoffs") or ()
             )
+            configured, self.bytes_per_ms = model_configured(settings, self.model)
+            self.feed(configured)
             self.feed(
                 AgentActivated(
                     key, agent.name, tools=tools, handoffs=routes, call_id=self._current_call()
@@ -432,15 +550,20 @@ class SessionTap:
         self.task_calls[acting.task] = acting
 
     def output_sending(self, pending_output: Any) -> None:
-        """A tool output is about to be sent. If the current task handles the output's call,
+        """A tool output is about to be sent: the next response receives it (a model can
+        answer before the send returns). If the current task handles the output's call,
         the call is done here: its function span stops being current, so nothing the send
         starts inherits it. An output sent for another call (a tool rejecting a call that
         awaited approval) changes nothing for the call this task handles."""
         try:
+            call_id = pending_output.tool_call.call_id
+            output = pending_output.output
+            text = self.recordable(output) if isinstance(output, str) else None
+            self.feed(MessageSent(text, at=time.monotonic(), call_id=call_id))
             acting = self.task_calls.get(asyncio.current_task())  # type: ignore[arg-type]
             if acting is None or acting.call_id is None:
                 return
-            if acting.call_id == pending_output.tool_call.call_id:
+            if acting.call_id == call_id:
                 acting.sending = True
                 self._leave(acting)
         except Exception as error:
@@ -551,12 +674,65 @@ def _share_group_id(session: RealtimeSession, tracing: Mapping[str, Any], group_
 # -- converters: a session event in, a core event (or nothing) out ---------------------------
 
 
+def _message_text(message: object) -> str | None:
+    """The text of a ``send_message`` input: a string, or the text parts of a message."""
+    if isinstance(message, str):
+        return message
+    content = message.get("content") if isinstance(message, Mapping) else None
+    if not isinstance(content, list):
+        return None
+    texts = [
+        part["text"]
+        for part in content
+        if isinstance(part, Mapping) and isinstance(part.get("text"), str)
+    ]
+    return "\n".join(texts) if texts else None
+
+
 def _turn_started(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
-    return TurnStarted(event.data.response_id)  # type: ignore[union-attr]
+    return TurnStarted(event.data.response_id, at=time.monotonic())  # type: ignore[union-attr]
 
 
 def _turn_ended(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
-    return TurnEnded(event.data.response_id)  # type: ignore[union-attr]
+    response_id = event.data.response_id  # type: ignore[union-attr]
+    parts = tap.said.pop(response_id, None)
+    text = tap.recordable("".join(parts)) if parts else None
+    audio_ms = tap.audio_ms(response_id)
+    if response_id == tap.audio_response:
+        tap.audio_response, tap.audio_bytes = None, 0
+    else:
+        tap.audio_totals.pop(response_id, None)
+    if text is not None or audio_ms is not None:
+        tap.feed(AgentSaid(response_id, text, audio_ms=audio_ms))
+    return TurnEnded(response_id, at=time.monotonic())
+
+
+def _text_delta(tap: SessionTap, event: RealtimeRawModelEvent) -> Event | None:
+    delta: RealtimeModelTranscriptDeltaEvent = event.data  # type: ignore[assignment]
+    response_id = delta.response_id
+    parts = tap.said.get(response_id)
+    if parts is not None:
+        parts.append(delta.delta)  # joined once, when the response ends
+        return None
+    tap.said[response_id] = [delta.delta]
+    return TextStarted(response_id, at=time.monotonic())
+
+
+def _caller_transcribed(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
+    done: RealtimeModelInputAudioTranscriptionCompletedEvent = event.data  # type: ignore[assignment]
+    transcript = done.transcript
+    text = tap.recordable(transcript) if isinstance(transcript, str) else None
+    return CallerTranscribed(done.item_id, text, at=time.monotonic())
+
+
+def _item_updated(tap: SessionTap, event: RealtimeRawModelEvent) -> Event | None:
+    item = event.data.item  # type: ignore[union-attr]
+    if getattr(item, "type", None) != "message" or getattr(item, "role", None) != "user":
+        return None
+    content = getattr(item, "content", None) or ()
+    if not any(getattr(part, "type", None) == "input_audio" for part in content):
+        return None  # a typed message: its text was seen as it was sent
+    return CallerAudioCommitted(item.item_id, at=time.monotonic())
 
 
 def _usage_reported(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
@@ -571,7 +747,11 @@ def _tool_called(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
 
 
 def _audio_interrupted(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
-    return AudioInterrupted()
+    item_id = getattr(event.data, "item_id", None)
+    generated = tap.audio_ms(tap.audio_response) if tap.audio_response is not None else None
+    return AudioInterrupted(
+        item_id if isinstance(item_id, str) else None, at=time.monotonic(), generated_ms=generated
+    )
 
 
 def _transport_failed(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
@@ -582,11 +762,37 @@ def _transport_failed(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
     return TransportFailed(info)
 
 
-def _raw_server_event(tap: SessionTap, event: RealtimeRawModelEvent) -> Event | None:
-    if not tap.want_server_session:
+def _speech_started(tap: SessionTap, data: Mapping[str, Any]) -> Event | None:
+    item_id = data.get("item_id")
+    if not isinstance(item_id, str):
         return None
-    data = event.data.data  # type: ignore[union-attr]
-    if not isinstance(data, Mapping) or data.get("type") != "session.created":
+    return CallerSpeechStarted(item_id, at=time.monotonic())
+
+
+def _speech_stopped(tap: SessionTap, data: Mapping[str, Any]) -> Event | None:
+    item_id = data.get("item_id")
+    if not isinstance(item_id, str):
+        return None
+    return CallerSpeechStopped(item_id, at=time.monotonic())
+
+
+def _audio_committed(tap: SessionTap, data: Mapping[str, Any]) -> Event | None:
+    item_id = data.get("item_id")
+    if not isinstance(item_id, str):
+        return None
+    return CallerAudioCommitted(item_id, at=time.monotonic())
+
+
+def _transcription_failed(tap: SessionTap, data: Mapping[str, Any]) -> Event | None:
+    item_id = data.get("item_id")
+    if not isinstance(item_id, str):
+        return None
+    info = _error_event_info(data.get("error"), tap.recordable)
+    return CallerTranscriptionFailed(item_id, info, at=time.monotonic())
+
+
+def _session_created(tap: SessionTap, data: Mapping[str, Any]) -> Event | None:
+    if not tap.want_server_session:
         return None
     server_session = data.get("session")
     session_id = server_session.get("id") if isinstance(server_session, Mapping) else None
@@ -614,13 +820,27 @@ def _error(tap: SessionTap, event: RealtimeError) -> Event:
     return ErrorReported(info, call_id=tap._current_call())
 
 
+#: Server messages that can change a span, by their ``type``: the caller's speech as the
+#: server's voice activity detection saw it (the OpenAI transport passes these on only as
+#: raw server messages), and the server's own session id.
+SERVER_CONVERTERS: dict[object, Callable[[SessionTap, Mapping[str, Any]], Event | None]] = {
+    "input_audio_buffer.speech_started": _speech_started,
+    "input_audio_buffer.speech_stopped": _speech_stopped,
+    "input_audio_buffer.committed": _audio_committed,
+    "conversation.item.input_audio_transcription.failed": _transcription_failed,
+    "session.created": _session_created,
+}
+
 #: Raw model events that can change a span, by the type of the model event they carry.
 #: ``RealtimeModelRawServerEvent`` (one per server message, audio deltas included) is not
-#: here: only a session correlating its trace with the server's looks at them, until it
-#: has seen ``session.created`` (see :meth:`TappedEventQueue._put`).
+#: here: :meth:`TappedEventQueue._put` looks up its ``type`` in :data:`SERVER_CONVERTERS`.
 RAW_CONVERTERS: dict[type[Any], Callable[[SessionTap, Any], Event | None]] = {
     RealtimeModelTurnStartedEvent: _turn_started,
     RealtimeModelTurnEndedEvent: _turn_ended,
+    RealtimeModelTranscriptDeltaEvent: _text_delta,
+    RealtimeModelOutputTextDeltaEvent: _text_delta,
+    RealtimeModelInputAudioTranscriptionCompletedEvent: _caller_transcribed,
+    RealtimeModelItemUpdatedEvent: _item_updated,
     RealtimeModelUsageEvent: _usage_reported,
     RealtimeModelToolCallEvent: _tool_called,
     RealtimeModelAudioInterruptedEvent: _audio_interrupted,
@@ -683,15 +903,26 @@ class TappedEventQueue(asyncio.Queue):  # type: ignore[type-arg]
         self._queue.append(item)  # type: ignore[attr-defined] # what Queue._put does
         kind = type(item)
         if kind is RealtimeRawModelEvent:
-            kind = type(item.data)
+            data = item.data
+            kind = type(data)
             if kind is RealtimeModelAudioEvent:
+                tap = self._realtime_spans_tap
+                if data.response_id == tap.audio_response:
+                    tap.audio_bytes += len(data.data)  # the response's audio, in bytes
+                elif tap.live:
+                    tap.audio_starts(data)
                 return
             if kind is RealtimeModelRawServerEvent:
-                if not self._realtime_spans_tap.want_server_session:
+                message = data.data
+                if type(message) is not dict:
                     return
-                convert: Callable[[SessionTap, Any], Event | None] | None = _raw_server_event
-            else:
-                convert = RAW_CONVERTERS.get(kind)
+                server = SERVER_CONVERTERS.get(message.get("type"))
+                if server is not None:
+                    tap = self._realtime_spans_tap
+                    if tap.live:
+                        tap.handle(server, message)
+                return
+            convert: Callable[[SessionTap, Any], Event | None] | None = RAW_CONVERTERS.get(kind)
         elif kind is RealtimeAudio:
             return
         else:
@@ -730,8 +961,12 @@ def _sending_method(base: type[RealtimeSession], name: str) -> Callable[..., Any
     """``base``'s method ``name`` (looked up at each call: a later patch of it is seen, as
     through inheritance), run with the calling tool's span suspended."""
 
+    records_message = name == "send_message"
+
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         tap: SessionTap = self._realtime_spans_tap
+        if records_message and tap.live:
+            tap.message_sent(args[0] if args else kwargs.get("message"))
         if not tap.task_calls:  # no tool is running anywhere: nothing can be current
             return await getattr(base, name)(self, *args, **kwargs)
         suspended = tap.suspend_tool_span()

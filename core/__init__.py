@@ -8,7 +8,7 @@ Example:
     >>> events = [SessionStarted("Support"), AgentActivated(1, "Greeter"), SessionClosed()]
     >>> commands = replay(events)
     >>> [type(c).__name__ for c in commands]
-    ['OpenTrace', 'StartSpan', 'StartSpan', 'EndSpan', 'EndSpan', 'CloseTrace']
+    ['OpenTrace', 'StartSpan', 'StartSpan', 'EndSpan', 'SetMeasures', 'EndSpan', 'CloseTrace']
 """
 
 from .commands import (

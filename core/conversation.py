@@ -92,8 +92,13 @@ class Exchange:
 
     def output_messages(self) -> tuple[Message, ...]:
         """What the response answered: one assistant message, with its function calls."""
-        if self.said is None and not self.tool_calls and self.first_audio_at is None:
-            return ()
+        if (
+            self.said is None
+            and not self.tool_calls
+            and self.first_audio_at is None
+            and self.first_text_at is None
+        ):
+            return ()  # the response said nothing
         message: dict[str, object] = {"role": "assistant", "content": self.said}
         if self.tool_calls:
             message["tool_calls"] = list(self.tool_calls)

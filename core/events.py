@@ -559,16 +559,20 @@ class CallerTranscriptionFailed:
 
 @attrs.frozen
 class MessageSent:
-    """The application sent the caller's message as text (``send_message``); ``text`` is
-    ``None`` when withheld. The next response answers it.
+    """A message is being sent to the model: the caller's, as text (``send_message``), or
+    a tool's output (``call_id`` names its call). ``text`` is ``None`` when withheld. The
+    next response receives it.
 
     Example:
         >>> MessageSent("Book a table", at=0.5).text
         'Book a table'
+        >>> MessageSent("sunny", call_id="call_1").call_id
+        'call_1'
     """
 
     text: str | None = attrs.field(validator=_opt_str)
     at: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
+    call_id: str | None = attrs.field(default=None, validator=_opt_str, kw_only=True)
 
 
 @attrs.frozen

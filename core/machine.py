@@ -685,7 +685,12 @@ class SpanMachine:
         return tuple(out)
 
     def _on_message_sent(self, event: MessageSent) -> tuple[Command, ...]:
-        self._conversation.pending.append({"role": "user", "content": event.text})
+        message: dict[str, object]
+        if event.call_id is None:
+            message = {"role": "user", "content": event.text}
+        else:
+            message = {"role": "tool", "tool_call_id": event.call_id, "content": event.text}
+        self._conversation.pending.append(message)
         return ()
 
     def _on_tool_called(self, event: ToolCalled) -> tuple[Command, ...]:
@@ -763,10 +768,6 @@ class SpanMachine:
 
     def _on_tool_output_sent(self, event: ToolOutputSent) -> tuple[Command, ...]:
         call = self._calls.get(event.call_id)
-        if call is not None or event.call_id in self._finished_calls:
-            self._conversation.pending.append(
-                {"role": "tool", "tool_call_id": event.call_id, "content": event.output}
-            )
         if call is None:
             if event.call_id in self._finished_calls:
                 return ()  # a completed handoff's transfer message, or a late resend
@@ -943,7 +944,7 @@ def replay(events: Iterable[Event], *, strict: bool = False) -> tuple[Command, .
     Example:
         >>> from realtime_spans.core import SessionStarted, SessionClosed
         >>> [type(c).__name__ for c in replay([SessionStarted("s"), SessionClosed()])]
-        ['OpenTrace', 'StartSpan', 'EndSpan', 'CloseTrace']
+        ['OpenTrace', 'StartSpan', 'SetMeasures', 'EndSpan', 'CloseTrace']
     """
     machine = SpanMachine(strict=strict)
     commands: list[Command] = []

@@ -184,6 +184,12 @@ def of_kind(recorder: SpanRecorder, kind: str) -> list[Span[Any]]:
     return [s for s in recorder.started if s.span_data.type == kind and s.span_id in ended]
 
 
+def only(spans: Sequence[Span[Any]]) -> Span[Any]:
+    """The one span of a list (fails the test when there are none or several)."""
+    assert len(spans) == 1, [span.span_data.export() for span in spans]
+    return spans[0]
+
+
 def named(spans: Iterable[Span[Any]]) -> list[str]:
     return [getattr(span.span_data, "name", None) or "" for span in spans]
 

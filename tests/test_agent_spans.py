@@ -418,6 +418,7 @@ async def test_fifty_concurrent_sessions_never_cross(recorder: SpanRecorder) -> 
         kinds = sorted(span.span_data.type for span in spans)
         assert kinds == sorted(
             ["task", "agent", "agent", "turn", "turn", "turn", "function", "handoff"]
+            + ["generation"] * 3
         )
         ids = {span.span_id for span in spans}
         assert all(span.parent_id is None or span.parent_id in ids for span in spans)

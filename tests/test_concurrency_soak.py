@@ -102,8 +102,8 @@ async def _close_from_elsewhere(session: RealtimeSession) -> None:
     await session.close()
 
 
-FULL = Counter({"task": 1, "agent": 2, "turn": 3, "function": 1, "handoff": 1})
-CUT = Counter({"task": 1, "agent": 1, "turn": 1, "function": 1})
+FULL = Counter({"task": 1, "agent": 2, "turn": 3, "generation": 3, "function": 1, "handoff": 1})
+CUT = Counter({"task": 1, "agent": 1, "turn": 1, "generation": 1, "function": 1})
 
 
 async def test_five_hundred_concurrent_sessions_never_cross(recorder: SpanRecorder) -> None:

@@ -178,7 +178,9 @@ def _kinds(spans: Sequence[Span[Any]]) -> list[str]:
     return sorted(span.span_data.type for span in spans)
 
 
-FULL_TREE = sorted(["task", "agent", "agent", "turn", "turn", "turn", "function", "handoff"])
+FULL_TREE = sorted(
+    ["task", "agent", "agent", "turn", "turn", "turn", "function", "handoff"] + ["generation"] * 3
+)
 
 
 # -- 1. a tracing processor that raises --------------------------------------------------------
@@ -520,7 +522,7 @@ async def test_internal_error_stops_tracing_for_that_session_only(
     failed = [s for s in recorder.spans if s.trace_id == traces["failing"]]
     fine = [s for s in recorder.spans if s.trace_id == traces["healthy"]]
     # the failing session: exactly the spans open at the failure, each closed with an error
-    assert _kinds(failed) == ["agent", "function", "task", "turn"]
+    assert _kinds(failed) == ["agent", "function", "generation", "task", "turn"]
     assert all(s.error is not None and _says(s.error["message"], "internal error") for s in failed)
     # the other session is complete and clean
     assert _kinds(fine) == FULL_TREE
