@@ -82,6 +82,7 @@ from realtime_spans.core import (
 )
 
 from ._compat import trace_is_current_somewhere
+from ._otel import annotate
 
 logger = logging.getLogger("realtime_spans")
 
@@ -184,6 +185,10 @@ class RealtimeFunctionSpanData(FunctionSpanData):
     def __init__(self, name: str, call_id: str, input: str | None) -> None:
         super().__init__(name=name, input=input, output=None)
         self.call_id = call_id
+
+
+#: Span data OpenInference exports nothing of (see :mod:`._otel`).
+_UNMAPPED = (RealtimeTurnSpanData, RealtimeSessionSpanData, TranscriptionSpanData)
 
 
 def _span_data(spec: SpanSpec) -> SpanData:
@@ -457,7 +462,11 @@ class SdkSink:
         error = span.error
         if error is not None and error is not own and self._recordable is not None:
             span.set_error(cleaned_error(error, self._recordable))  # before any exporter sees it
-        self._contexts.pop(span_id).run(span.finish, False)
+        context = self._contexts.pop(span_id)
+        if isinstance(span.span_data, _UNMAPPED):
+            parent_context = self._contexts.get(parent) if parent is not None else None
+            annotate(span.span_data, context, parent_context or self._trace_context)
+        context.run(span.finish, False)
         if span_id in self._deferred:
             self._deferred.discard(span_id)
             if parent is not None:

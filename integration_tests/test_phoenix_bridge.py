@@ -1,0 +1,141 @@
+"""What OpenInference's processor leaves out (a turn's latencies, the session's summary, a
+caller's transcript) reaches its OpenTelemetry spans as ``metadata`` and ``output.value``,
+where Phoenix shows them (adapters/_otel.py); nothing lands on spans that are not
+OpenInference's own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from agents.realtime import RealtimeAgent, RealtimeRunner
+from agents.realtime.items import InputAudio, UserMessageItem
+from agents.realtime.model_events import (
+    RealtimeModelAudioEvent,
+    RealtimeModelAudioInterruptedEvent,
+    RealtimeModelEndOfStreamEvent,
+    RealtimeModelInputAudioTranscriptionCompletedEvent,
+    RealtimeModelItemUpdatedEvent,
+    RealtimeModelTranscriptDeltaEvent,
+    RealtimeModelTurnEndedEvent,
+    RealtimeModelTurnStartedEvent,
+)
+from agents.realtime.model_inputs import RealtimeModelSendUserInput
+from agents.realtime.testing import RealtimeStep, ScriptedRealtimeModel
+from agents.tracing import set_trace_processors
+from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
+from opentelemetry.sdk.trace import ReadableSpan
+
+from realtime_spans.adapters import SpanRecorder, traced
+
+from .conftest import OtelPipeline
+
+KIND = "openinference.span.kind"
+
+
+@pytest.fixture
+def openinference(otel: OtelPipeline, recorder: SpanRecorder) -> Iterator[OtelPipeline]:
+    set_trace_processors([recorder])
+    instrumentor = OpenAIAgentsInstrumentor()
+    instrumentor.instrument(tracer_provider=otel.provider, exclusive_processor=False)
+    try:
+        yield otel
+    finally:
+        instrumentor.uninstrument()
+
+
+async def _spoken_turn_cut_by_the_caller() -> None:
+    agent = RealtimeAgent(name="Greeter", instructions="greet")
+    steps = [
+        RealtimeStep(
+            expect=RealtimeModelSendUserInput,
+            emit=[
+                RealtimeModelItemUpdatedEvent(
+                    item=UserMessageItem(item_id="u1", content=[InputAudio(transcript=None)])
+                ),
+                RealtimeModelTurnStartedEvent(response_id="r1"),
+                RealtimeModelInputAudioTranscriptionCompletedEvent(
+                    item_id="u1", transcript="is it raining in Oslo"
+                ),
+                RealtimeModelAudioEvent(
+                    data=b"\x00\x00" * 24 * 2000, response_id="r1", item_id="a1", content_index=0
+                ),
+                RealtimeModelTranscriptDeltaEvent(item_id="a1", delta="Yes.", response_id="r1"),
+                RealtimeModelTurnEndedEvent(response_id="r1"),
+            ],
+        )
+    ]
+    model = ScriptedRealtimeModel(steps)
+    config: Any = {
+        "model_settings": {
+            "model_name": "gpt-realtime",
+            "input_audio_transcription": {"model": "gpt-4o-transcribe"},
+        }
+    }
+    session = traced(
+        await RealtimeRunner(agent, model=model, config=config).run(),
+        include_sensitive_data=True,
+    )
+    async with session:
+        await session.send_message("hello")
+        await model.emit(
+            RealtimeModelAudioInterruptedEvent(item_id="a1", content_index=0),
+            RealtimeModelEndOfStreamEvent(),
+        )
+        async for _ in session:
+            pass
+
+
+def _one(spans: list[ReadableSpan], name: str) -> ReadableSpan:
+    (span,) = [
+        span for span in spans if span.name == name and (span.attributes or {}).get(KIND) != "AGENT"
+    ]  # OpenInference's own realtime patch names its session span the same, as an AGENT
+    return span
+
+
+def _metadata(span: ReadableSpan) -> dict[str, Any]:
+    assert span.attributes is not None
+    return json.loads(str(span.attributes["metadata"]))  # type: ignore[no-any-return]
+
+
+async def test_latencies_summary_and_transcripts_reach_openinference_spans(
+    openinference: OtelPipeline,
+) -> None:
+    await _spoken_turn_cut_by_the_caller()
+    spans = list(openinference.exporter.get_finished_spans())
+
+    turn = _metadata(_one(spans, "turn"))
+    assert turn["interrupted"] is True and turn["turn"] == 1
+    assert turn["audio_generated_ms"] == 2000.0
+    assert 0 <= turn["audio_heard_ms"] < 2000.0
+    assert "time_to_first_audio_ms" in turn
+    session = _metadata(_one(spans, "Realtime session"))
+    assert session["turns"] == 1 and session["interruptions"] == 1
+    transcription = _one(spans, "transcription")
+    assert transcription.attributes is not None
+    assert transcription.attributes["output.value"] == "is it raining in Oslo"
+    assert transcription.attributes["llm.model_name"] == "gpt-4o-transcribe"
+    generation = _one(spans, "generation")  # OpenInference's own mapping, untouched
+    assert generation.attributes is not None
+    assert generation.attributes[KIND] == "LLM"
+    assert "metadata" not in generation.attributes
+    assert generation.attributes["llm.input_messages.1.message.content"] == (
+        "is it raining in Oslo"
+    )
+    assert generation.attributes["llm.output_messages.0.message.content"] == "Yes."
+
+
+async def test_spans_of_other_processors_are_left_alone(
+    otel: OtelPipeline, recorder: SpanRecorder
+) -> None:
+    # No OpenInference processor: the caller's own OpenTelemetry span is current where the
+    # session is entered, and it must not receive the session's data.
+    set_trace_processors([recorder])
+    tracer = otel.provider.get_tracer("app")
+    with tracer.start_as_current_span("caller") as caller:
+        await _spoken_turn_cut_by_the_caller()
+    assert caller.attributes is not None and "metadata" not in caller.attributes
+    (only,) = otel.exporter.get_finished_spans()
+    assert only.name == "caller" and "metadata" not in (only.attributes or {})
