@@ -46,6 +46,8 @@ def describe(span: Span[Any]) -> tuple[str, str]:
         return kind, f"{data.from_agent} -> {data.to_agent}"
     if kind == "turn":
         return kind, f"{data.turn} ({data.agent_name})"
+    if kind in ("generation", "transcription"):
+        return kind, str(getattr(data, "model", None) or "")
     return kind, str(getattr(data, "name", "") or "")
 
 
