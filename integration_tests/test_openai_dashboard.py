@@ -33,7 +33,6 @@ from .scenario import (
     run_call,
 )
 
-
 TURN_AGENTS = ((1, "Greeter"), (2, "Greeter"), (3, "Specialist"), (4, "Specialist"))
 
 
