@@ -14,7 +14,8 @@ Run it with ``nox -s e2e`` (or ``python e2e/phoenix_e2e.py`` where ``arize-phoen
    that exports over OTLP/HTTP to Phoenix (and into memory, to compare).
 3. ``GET /v1/projects/{project}/spans`` until every span has arrived; then the checks:
    one trace, the exact tree (names, kinds, parent links), the same span ids and parents
-   as exported, key attributes.
+   as exported, key attributes, and the caller's spoken turn as an LLM span: the caller's
+   transcript its input message, the agent's spoken answer its output message.
 4. Phoenix is stopped (SIGTERM, then SIGKILL) whatever happened.
 
 Every wait is bounded (start 120 s, ingestion 30 s, each HTTP call 5 s, the whole run
@@ -270,7 +271,14 @@ def tree(spans: list[dict[str, Any]]) -> list[str]:
 
 
 def check(spans: list[dict[str, Any]], exported: list[Any]) -> None:
-    from integration_tests.scenario import CITY, OPENINFERENCE_TREE, WEATHER
+    from integration_tests.scenario import (
+        ANSWER_SAID,
+        CALLER_SAID,
+        CITY,
+        MODEL,
+        OPENINFERENCE_TREE,
+        WEATHER,
+    )
 
     problems: list[str] = []
     trace_ids = {span["context"]["trace_id"] for span in spans}
@@ -313,6 +321,31 @@ def check(spans: list[dict[str, Any]], exported: list[Any]) -> None:
     tool_input = flatten(by_name.get("get_weather", {}).get("attributes", {})).get("input.value")
     if CITY not in str(tool_input):
         problems.append(f"get_weather: input.value = {tool_input!r}, expected to name {CITY}")
+    # the caller's spoken turn: a generation (LLM span) with the caller's transcript as its
+    # input message and the agent's spoken answer as its output message
+    generations = sorted(
+        (span for span in spans if span["name"] == "generation"), key=lambda s: s["start_time"]
+    )
+    if len(generations) != 4:
+        problems.append(f"{len(generations)} generation spans, expected 4 (one per turn)")
+    else:
+        spoken = flatten(generations[-1].get("attributes", {}))
+        for key, value in [
+            ("openinference.span.kind", "LLM"),
+            ("llm.model_name", MODEL),
+            ("llm.input_messages.0.message.role", "user"),
+            ("llm.input_messages.0.message.content", CALLER_SAID),
+            ("llm.output_messages.0.message.role", "assistant"),
+            ("llm.output_messages.0.message.content", ANSWER_SAID),
+            ("llm.token_count.prompt", 50),
+            ("llm.token_count.completion", 12),
+        ]:
+            if spoken.get(key) != value:
+                problems.append(f"last generation: {key} = {spoken.get(key)!r}, expected {value!r}")
+        first = flatten(generations[0].get("attributes", {}))
+        call = "llm.output_messages.0.message.tool_calls.0.tool_call.function.name"
+        if first.get(call) != "get_weather":
+            problems.append(f"first generation: {call} = {first.get(call)!r}")
     not_ok = [span["name"] for span in spans if span["status_code"] != "OK"]
     if not_ok:
         problems.append(f"status not OK: {not_ok}")
@@ -321,12 +354,15 @@ def check(spans: list[dict[str, Any]], exported: list[Any]) -> None:
 
 
 def flatten(attributes: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Phoenix may return attributes nested (``{"agent": {"name": ...}}``): dot them."""
+    """Phoenix may return attributes nested (``{"agent": {"name": ...}}``, lists for
+    indexed keys such as ``llm.input_messages``): dot them, list items by index."""
     flat: dict[str, Any] = {}
     for key, value in attributes.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            flat.update(flatten({str(i): item for i, item in enumerate(value)}, f"{name}."))
         else:
             flat[name] = value
     return flat

@@ -18,7 +18,22 @@ from agents.tracing.processors import BackendSpanExporter, BatchTraceProcessor
 from realtime_spans.adapters import traced
 
 from .conftest import NetworkGuard
-from .scenario import SERVER_SESSION_ID, SESSION_TOKENS, TURN_TOKENS, WORKFLOW, run_call
+from .scenario import (
+    ANSWER_AUDIO_MS,
+    ANSWER_SAID,
+    CALLER_SAID,
+    CUT_IN_SAID,
+    MODEL,
+    SERVER_SESSION_ID,
+    SESSION_TOKENS,
+    SETTINGS,
+    TRANSCRIPTION_MODEL,
+    TURN_TOKENS,
+    WORKFLOW,
+    run_call,
+)
+
+TURN_AGENTS = ((1, "Greeter"), (2, "Greeter"), (3, "Specialist"), (4, "Specialist"))
 
 
 class _Ingest(BaseHTTPRequestHandler):
@@ -61,7 +76,8 @@ async def test_the_default_exporter_sends_the_session_tree(
     set_trace_processors([processor])
     try:
         await run_call(
-            lambda session: traced(session, workflow_name=WORKFLOW, correlate_server_trace=True)
+            lambda session: traced(session, workflow_name=WORKFLOW, correlate_server_trace=True),
+            vad_events=True,
         )
         processor.force_flush()
     finally:
@@ -91,6 +107,10 @@ async def test_the_default_exporter_sends_the_session_tree(
             return f"turn {data['data']['turn']} {data['data']['agent_name']}"
         if kind(span) == "task":
             return f"task {data['data']['name']}"
+        if kind(span) == "generation":
+            return f"generation {data['model']}"
+        if kind(span) == "transcription":
+            return f"transcription {data['output']}"
         return f"{kind(span)} {data['name']}"
 
     def parent(span: dict[str, Any]) -> str:
@@ -104,6 +124,10 @@ async def test_the_default_exporter_sends_the_session_tree(
             ("turn 1 Greeter", "agent Greeter"),
             ("turn 2 Greeter", "agent Greeter"),
             ("turn 3 Specialist", "agent Specialist"),
+            ("turn 4 Specialist", "agent Specialist"),
+            *[(f"generation {MODEL}", f"turn {n} {agent}") for n, agent in TURN_AGENTS],
+            (f"transcription {CALLER_SAID}", "agent Specialist"),
+            (f"transcription {CUT_IN_SAID}", "agent Specialist"),
             ("function get_weather", "agent Greeter"),
             ("handoff Greeter->Specialist", "agent Greeter"),
         ]
@@ -116,3 +140,54 @@ async def test_the_default_exporter_sends_the_session_tree(
     assert [data["usage"]["total_tokens"] for data in turns] == list(TURN_TOKENS)
     (session,) = [span for span in spans if kind(span) == "task"]
     assert session["span_data"]["data"]["usage"]["total_tokens"] == SESSION_TOKENS
+
+    # the payload of the caller's spoken turn: as the span data exports it
+    generations = sorted(
+        (span for span in spans if kind(span) == "generation"), key=lambda s: s["started_at"]
+    )
+    settings = {key: value for key, value in SETTINGS.items() if key != "model_name"}
+    assert generations[-1]["span_data"] == {
+        "type": "generation",
+        "model": MODEL,
+        "model_config": settings,
+        "input": [{"role": "user", "content": CALLER_SAID}],
+        "output": [{"role": "assistant", "content": ANSWER_SAID}],
+        "usage": {
+            "requests": 1,
+            "input_tokens": 50,
+            "output_tokens": 12,
+            "total_tokens": 62,
+            "input_text_tokens": 50,
+            "input_audio_tokens": 0,
+            "cached_input_tokens": 0,
+            "output_text_tokens": 12,
+            "output_audio_tokens": 0,
+        },
+    }
+    assert generations[0]["span_data"]["output"][0]["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Oslo"}',
+    }
+    transcriptions = sorted(
+        (span for span in spans if kind(span) == "transcription"), key=lambda s: s["started_at"]
+    )
+    assert transcriptions[0]["span_data"] == {
+        "type": "transcription",
+        "input": {"data": "", "format": "pcm16"},
+        "output": CALLER_SAID,
+        "model": TRANSCRIPTION_MODEL,
+        "model_config": None,
+    }
+    # the turn the caller cut into: its latencies as keys of its data
+    answer = turns[-1]
+    assert answer["interrupted"] is True and answer["cut_off"] is False
+    assert answer["response_id"] == "resp_4"
+    assert answer["audio_generated_ms"] == ANSWER_AUDIO_MS
+    assert 0 <= answer["audio_heard_ms"] < ANSWER_AUDIO_MS
+    assert answer["silence_duration_ms"] == 500
+    for key in ("voice_to_voice_ms", "time_to_first_audio_ms", "transcription_delay_ms"):
+        assert answer[key] >= 0, key
+    assert "time_to_first_text_ms" not in answer  # an audio response: no text deltas
+    summary = session["span_data"]["data"]
+    assert (summary["turns"], summary["interruptions"]) == (4, 1)
+    assert summary["voice_to_voice_median_ms"] == answer["voice_to_voice_ms"]  # one v2v

@@ -9,6 +9,7 @@ call emits no raw server events, so OpenInference's own realtime patch (see
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,7 +26,21 @@ from realtime_spans.adapters import SpanRecorder, instrument, traced
 
 from .conftest import OtelPipeline
 from .otel_trees import attribute, nesting_problems, parent_id, span_id, trace_id, tree
-from .scenario import CITY, OPENINFERENCE_TREE, WEATHER, WORKFLOW, run_call
+from .scenario import (
+    ANSWER_SAID,
+    CALLER_SAID,
+    CITY,
+    CUT_IN_SAID,
+    GREETER_SAID,
+    MODEL,
+    OPENINFERENCE_TREE,
+    SETTINGS,
+    SPECIALIST_SAID,
+    TYPED,
+    WEATHER,
+    WORKFLOW,
+    run_call,
+)
 
 KIND = "openinference.span.kind"
 
@@ -91,7 +106,11 @@ async def test_the_call_arrives_as_one_otel_trace_with_the_session_tree(
 
     turns = [span for span in spans if span.name == "turn"]
     assert sorted(parent_id(turn) for turn in turns) == sorted(
-        [span_id(greeter), span_id(greeter), span_id(specialist)]
+        [span_id(greeter), span_id(greeter), span_id(specialist), span_id(specialist)]
+    )
+    generations = [span for span in spans if span.name == "generation"]
+    assert sorted(parent_id(generation) for generation in generations) == sorted(
+        span_id(turn) for turn in turns
     )
 
 
@@ -136,6 +155,8 @@ async def test_every_parent_link_is_the_one_the_sdk_saw(
         "turn",
         "function",
         "handoff",
+        "generation",
+        "transcription",
     }
     by_sdk_id = {span.span_id: otel_span_of(span) for span in sdk_spans}
     assert len({span_id(span) for span in by_sdk_id.values()}) == len(sdk_spans)
@@ -201,3 +222,109 @@ async def test_otel_spans_made_inside_a_tool_nest_under_its_function_span(
     fetch = _named(spans, "fetch forecast")
     assert parent_id(fetch) == span_id(_named(spans, "get_weather"))
     assert nesting_problems(spans) == []
+
+
+def _attributes(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
+def _by_turn(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
+    """The spans named ``name`` in the order of their turns (start time)."""
+    return sorted((span for span in spans if span.name == name), key=lambda s: s.start_time or 0)
+
+
+async def test_each_generation_is_an_llm_span_with_the_messages_model_and_tokens(
+    openinference: OtelPipeline,
+) -> None:
+    """OpenInference maps our ``generation`` spans (chat-completions shaped messages) to
+    LLM spans: ``llm.input_messages``/``llm.output_messages`` with roles, contents, tool
+    call ids and calls, ``llm.model_name``, the settings as ``llm.invocation_parameters``
+    and the prompt and completion token counts. Exactly these attributes, nothing more."""
+    await run_call(lambda session: traced(session, workflow_name=WORKFLOW))
+    spans = list(openinference.exporter.get_finished_spans())
+    first, second, third, fourth = _by_turn(spans, "generation")
+    common = {
+        KIND: "LLM",
+        "llm.system": "openai",
+        "llm.model_name": MODEL,
+        "input.mime_type": "application/json",
+        "output.mime_type": "application/json",
+    }
+    parameters = {key: value for key, value in SETTINGS.items() if key != "model_name"}
+    assert json.loads(first.attributes["llm.invocation_parameters"]) == parameters  # type: ignore[index]
+    del parameters
+
+    def own(span: ReadableSpan) -> dict[str, Any]:
+        """The attributes beyond the common ones, which are checked to be there."""
+        attributes = _attributes(span)
+        assert {key: attributes.pop(key) for key in common} == common
+        assert (
+            attributes.pop("llm.invocation_parameters")
+            == first.attributes[  # type: ignore[index]
+                "llm.invocation_parameters"
+            ]
+        )
+        assert json.loads(attributes.pop("input.value")) is not None
+        assert json.loads(attributes.pop("output.value")) is not None
+        return attributes
+
+    assert own(first) == {
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": TYPED,
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.id": "call_weather",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "get_weather",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments": (
+            f'{{"city": "{CITY}"}}'
+        ),
+        "llm.token_count.prompt": 10,
+        "llm.token_count.completion": 5,
+    }
+    assert own(second) == {
+        "llm.input_messages.0.message.role": "tool",
+        "llm.input_messages.0.message.content": WEATHER,
+        "llm.input_messages.0.message.tool_call_id": "call_weather",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": GREETER_SAID,
+        "llm.output_messages.0.message.tool_calls.0.tool_call.id": "call_handoff",
+        # OpenInference drops arguments that are exactly "{}"
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": (
+            "transfer_to_specialist"
+        ),
+        "llm.token_count.prompt": 20,
+        "llm.token_count.completion": 5,
+    }
+    assert own(third)["llm.output_messages.0.message.content"] == SPECIALIST_SAID
+    # the caller's spoken words (the transcript of their audio item) and the spoken answer
+    assert own(fourth) == {
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": CALLER_SAID,
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": ANSWER_SAID,
+        "llm.token_count.prompt": 50,
+        "llm.token_count.completion": 12,
+    }
+    # no total, no token details, no finish reason: OpenInference reads only
+    # usage["input_tokens"] and usage["output_tokens"] of a generation
+    assert not any(key.startswith("llm.token_count.total") for key in _attributes(fourth))
+
+
+async def test_transcriptions_turns_and_the_session_carry_only_their_kind(
+    openinference: OtelPipeline,
+) -> None:
+    """What OpenInference drops: it has no case for ``transcription`` spans (a CHAIN span
+    named "transcription", no transcript, no model) nor for the data of the ``turn`` and
+    session (task) spans (CHAIN spans: no latencies, no interruption, no summary)."""
+    await run_call(lambda session: traced(session, workflow_name=WORKFLOW))
+    spans = list(openinference.exporter.get_finished_spans())
+    transcriptions = _by_turn(spans, "transcription")
+    turns = _by_turn(spans, "turn")
+    (session,) = [span for span in spans if span.name == WORKFLOW and span.parent is not None]
+    assert len(transcriptions) == 2 and len(turns) == 4
+    for span in [*transcriptions, *turns, session]:
+        assert _attributes(span) == {KIND: "CHAIN"}, span.name
+    everything = json.dumps([_attributes(span) for span in spans])
+    assert CALLER_SAID in everything  # as the fourth generation's input message
+    assert CUT_IN_SAID not in everything  # only on its transcription span: dropped
+    for key in ("interrupted", "audio_heard_ms", "time_to_first_audio_ms", "interruptions"):
+        assert key not in everything

@@ -124,9 +124,30 @@ def _names(otel: OtelPipeline) -> set[str]:
     return {span.name for span in otel.exporter.get_finished_spans()}
 
 
+#: Keys of a turn's or the session's data measured from receipt times: they differ from run
+#: to run, so :func:`shape` keeps only that they are there.
+MEASURED = {
+    "voice_to_voice_ms",
+    "time_to_first_audio_ms",
+    "time_to_first_text_ms",
+    "transcription_delay_ms",
+    "audio_heard_ms",
+    "voice_to_voice_median_ms",
+    "voice_to_voice_max_ms",
+}
+
+
+def _without_times(exported: dict[str, Any]) -> dict[str, Any]:
+    data = exported.get("data")
+    if not isinstance(data, dict):
+        return exported
+    measured = {key: "measured" for key in MEASURED if key in data}
+    return {**exported, "data": {**data, **measured}}
+
+
 def shape(recorder: SpanRecorder) -> list[tuple[int, dict[str, Any], Any]]:
     """The recorded tree without ids and times: depth, exported data and error of each
-    span, in tree order (children in start order)."""
+    span, in tree order (children in start order); latencies only as being there."""
     children: dict[str | None, list[Span[Any]]] = {}
     for span in recorder.started:
         children.setdefault(span.parent_id, []).append(span)
@@ -134,7 +155,7 @@ def shape(recorder: SpanRecorder) -> list[tuple[int, dict[str, Any], Any]]:
 
     def walk(parent: str | None, depth: int) -> None:
         for span in children.get(parent, []):
-            rows.append((depth, span.span_data.export(), span.error))
+            rows.append((depth, _without_times(span.span_data.export()), span.error))
             walk(span.span_id, depth + 1)
 
     walk(None, 0)

@@ -93,9 +93,9 @@ async def test_both_together_make_two_competing_sets_of_spans(
     spans = otel.exporter.get_finished_spans()
     names = _names(spans)
     assert names >= OPENINFERENCE_REALTIME
-    assert {"turn", "Greeter", "Specialist", "handoff to Specialist"} <= names
+    assert {"turn", "generation", "Greeter", "Specialist", "handoff to Specialist"} <= names
     assistants = [span for span in spans if span.name == "assistant"]
-    assert len(assistants) == 3  # one per model response, as realtime-spans' three turns
+    assert len(assistants) == 4  # one per model response, as realtime-spans' four turns
     weather_tools = [
         span
         for span in spans

@@ -48,7 +48,18 @@ from realtime_spans.adapters.demo import run_demo
 
 from ..conftest import OtelPipeline
 from ..otel_trees import attribute, nesting_problems, parent_id, span_id, tree
-from ..scenario import CITY, TURN_TOKENS, WEATHER, WORKFLOW, run_call
+from ..scenario import (
+    ANSWER_SAID,
+    CALLER_SAID,
+    CITY,
+    CUT_IN_SAID,
+    MODEL,
+    TRANSCRIPTION_MODEL,
+    TURN_TOKENS,
+    WEATHER,
+    WORKFLOW,
+    run_call,
+)
 
 OP = "gen_ai.operation.name"
 #: What the instrumentor puts on every span that is not an agent's (its defaults).
@@ -62,16 +73,39 @@ CALL_TREE = [
     f"      agent_handoff {DEFAULT_AGENT} [agent_handoff]",
     "      execute_tool get_weather [execute_tool]",
     "      unknown [unknown]",  # turn 1
+    f"        chat {MODEL} [chat]",
     "      unknown [unknown]",  # turn 2
+    f"        chat {MODEL} [chat]",
     "    invoke_agent Specialist [invoke_agent]",
+    f"      transcription {TRANSCRIPTION_MODEL} [transcription]",
+    f"      transcription {TRANSCRIPTION_MODEL} [transcription]",
     "      unknown [unknown]",  # turn 3
+    f"        chat {MODEL} [chat]",
+    "      unknown [unknown]",  # turn 4
+    f"        chat {MODEL} [chat]",
 ]
+
+
+#: Whether each generation span (by SDK span id) had input messages when it started: the
+#: processor names its span then ("chat" with messages, else "text_completion"), and
+#: renames it at the end only when the span has a model; ``gen_ai.operation.name`` is set
+#: again from the final data (realtime-spans' generations get their input later).
+CHAT_AT_START: dict[str, bool] = {}
+
+
+class _InputAtStart(SpanRecorder):
+    def on_span_start(self, span: Span[Any]) -> None:
+        data = span.span_data
+        if data.type == "generation":
+            first = data.input[0] if data.input else None
+            CHAT_AT_START[span.span_id] = isinstance(first, dict) and "role" in first
 
 
 @pytest.fixture
 def genai(otel: OtelPipeline, recorder: SpanRecorder) -> Iterator[OpenAIAgentsInstrumentor]:
     """Its instrumentor, its processor after a recording one (what the SDK itself saw)."""
-    set_trace_processors([recorder])
+    CHAT_AT_START.clear()
+    set_trace_processors([recorder, _InputAtStart()])
     instrumentor = OpenAIAgentsInstrumentor()
     instrumentor.instrument(tracer_provider=otel.provider)
     try:
@@ -137,7 +171,9 @@ def expected(span: Span[Any]) -> tuple[str, dict[str, Any]]:
         for key in ("input_tokens", "output_tokens"):
             if usage.get(key) is not None:
                 attributes[f"gen_ai.usage.{key}"] = usage[key]
-        name = f"{operation} {data.model}" if data.model else operation
+        # renamed at the end from the final data only when a model is known
+        at_start = "chat" if CHAT_AT_START[span.span_id] else "text_completion"
+        name = f"{operation} {data.model}" if data.model else at_start
         return name, common | attributes
     if kind == "transcription":
         attributes = {OP: "transcription", "gen_ai.output.type": "text"}
@@ -394,3 +430,31 @@ def test_the_session_is_unaffected_by_it(
     without = run()
     assert with_it == without
     assert otel.exporter.get_finished_spans()  # it did see the first session
+
+
+async def test_the_callers_words_and_the_answer_are_its_input_and_output_messages(
+    genai: OpenAIAgentsInstrumentor, otel: OtelPipeline
+) -> None:
+    """The caller's spoken turn: ``gen_ai.input.messages``/``gen_ai.output.messages`` in its
+    role+parts shape. The transcription spans keep only the model: the transcript is
+    dropped (its processor reads no output of a transcription); turns and the session are
+    "unknown" spans without latencies or summary."""
+    await run_call(lambda session: traced(session, workflow_name=WORKFLOW), vad_events=True)
+    exported = sorted(otel.exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
+    chats = [s for s in exported if attribute(s, OP) == "chat"]
+    assert json.loads(attribute(chats[-1], "gen_ai.input.messages")) == [
+        {"role": "user", "parts": [{"type": "text", "content": CALLER_SAID}]}
+    ]
+    assert json.loads(attribute(chats[-1], "gen_ai.output.messages")) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": ANSWER_SAID}]}
+    ]
+    # an answer that is only a tool call: its processor writes the whole message as text
+    # (Python repr), no tool_call part
+    (part,) = json.loads(attribute(chats[0], "gen_ai.output.messages"))[0]["parts"]
+    assert part["type"] == "text" and part["content"].startswith("{'role': 'assistant'")
+    transcriptions = [s for s in exported if attribute(s, OP) == "transcription"]
+    assert len(transcriptions) == 2
+    everything = json.dumps([dict(s.attributes or {}) for s in exported])
+    assert CUT_IN_SAID not in everything
+    for key in ("voice_to_voice_ms", "audio_heard_ms", "interruptions"):
+        assert key not in everything
