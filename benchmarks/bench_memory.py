@@ -244,7 +244,9 @@ async def _long_session(
         response = f"r{number}"
         await model.emit(
             RealtimeModelItemUpdatedEvent(item=item),
-            RealtimeModelInputAudioTranscriptionCompletedEvent(item_id=f"u{number}", transcript="hi"),
+            RealtimeModelInputAudioTranscriptionCompletedEvent(
+                item_id=f"u{number}", transcript="hi"
+            ),
             RealtimeModelTurnStartedEvent(response_id=response),
         )
         for start in range(0, chunks, 100):
