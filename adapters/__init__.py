@@ -17,13 +17,19 @@ Example:
 """
 
 from ._api import instrument, is_instrumented, traced, uninstrument
+from ._audio import wav_bytes, wav_data_uri
 from ._options import DEFAULT_WORKFLOW_NAME
 from ._peers import (
     CompetingInstrumentationWarning,
     competing_realtime_instrumentation,
     unwrap_competing_instrumentation,
 )
-from ._sink import RealtimeFunctionSpanData, RealtimeTurnSpanData
+from ._sink import (
+    RealtimeFunctionSpanData,
+    RealtimeSpeechSpanData,
+    RealtimeTranscriptionSpanData,
+    RealtimeTurnSpanData,
+)
 from ._version import __version__
 from .recording import SpanRecorder
 
@@ -34,10 +40,14 @@ __all__ = [
     "competing_realtime_instrumentation",
     "unwrap_competing_instrumentation",
     "RealtimeFunctionSpanData",
+    "RealtimeSpeechSpanData",
+    "RealtimeTranscriptionSpanData",
     "RealtimeTurnSpanData",
     "SpanRecorder",
     "instrument",
     "is_instrumented",
     "traced",
     "uninstrument",
+    "wav_bytes",
+    "wav_data_uri",
 ]

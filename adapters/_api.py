@@ -38,6 +38,13 @@ def traced(session: S, **options: Any) -> S:
         redact: ``str -> str``, applied to every text of the conversation (transcripts,
             messages, tool inputs and outputs, error texts) before it reaches a span; a text
             it raises on (or returns no ``str`` for) is withheld, with one log line.
+        include_audio: record the audio too (default ``False``: no byte of audio is kept):
+            each caller utterance's audio on its ``transcription`` span, each response's
+            audio on a ``speech`` span under its turn. Only when sensitive data is allowed:
+            with ``include_sensitive_data=False`` no audio is recorded. ``redact`` does not
+            apply to audio.
+        max_audio_seconds: the most audio one span holds (default 300); past it the audio
+            is cut and the span says ``truncated``.
 
     Raises:
         TypeError: ``session`` is not a ``RealtimeSession``, or an option is unknown or of

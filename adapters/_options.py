@@ -25,6 +25,10 @@ class Options:
         redact: a ``str -> str`` callable applied to every text of the conversation
             (transcripts, messages, tool inputs and outputs, error texts) before it reaches
             a span; a text it fails on (it raises, or returns no ``str``) is withheld.
+        include_audio: record the conversation's audio (the caller's on transcription spans,
+            the model's on speech spans); only when sensitive data is allowed.
+        max_audio_seconds: the most audio one span holds; past it the audio is cut and the
+            span says ``truncated``.
 
     Example:
         >>> Options.from_kwargs({"workflow_name": "Support line"}).workflow_name
@@ -35,6 +39,8 @@ class Options:
     include_sensitive_data: bool | None = None
     correlate_server_trace: bool = False
     redact: Callable[[str], str] | None = None
+    include_audio: bool = False
+    max_audio_seconds: float = 300.0
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Options:
@@ -73,8 +79,18 @@ class Options:
             raise TypeError(
                 f"redact must be a callable taking and returning a str, got {type(redact).__name__}"
             )
+        include_audio = kwargs.get("include_audio", False)
+        if not isinstance(include_audio, bool):
+            raise TypeError(f"include_audio must be a bool, got {type(include_audio).__name__}")
+        max_seconds = kwargs.get("max_audio_seconds", 300.0)
+        if isinstance(max_seconds, bool) or not isinstance(max_seconds, int | float):
+            raise TypeError(f"max_audio_seconds must be a number, got {type(max_seconds).__name__}")
+        if not max_seconds > 0 or max_seconds == float("inf"):
+            raise ValueError(f"max_audio_seconds must be positive and finite, got {max_seconds!r}")
         return cls(
             workflow_name=workflow_name,
+            include_audio=include_audio,
+            max_audio_seconds=float(max_seconds),
             include_sensitive_data=sensitive,
             correlate_server_trace=correlate,
             redact=redact,

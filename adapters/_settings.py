@@ -128,3 +128,21 @@ def model_configured(settings: Mapping[str, Any], model: object) -> tuple[ModelC
         input_format=input_format,
     )
     return event, bytes_per_ms
+
+
+def audio_formats(settings: Mapping[str, Any], model: object) -> tuple[str | None, str | None]:
+    """The input and output audio format names sent for an agent (``None``: not said).
+
+    Example:
+        >>> audio_formats({"input_audio_format": "g711_ulaw"}, model=None)
+        ('g711_ulaw', None)
+    """
+    defaults, _ = transport_defaults(model)
+    merged: dict[str, Any] = {**defaults, **settings}
+    input_format = _format_name(_audio_side(merged, "input").get("format")) or _format_name(
+        merged.get("input_audio_format")
+    )
+    output_format = _format_name(_audio_side(merged, "output").get("format")) or _format_name(
+        merged.get("output_audio_format")
+    )
+    return input_format, output_format

@@ -28,6 +28,7 @@ context variables, so every task-context hazard of realtime tracing is handled h
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -41,6 +42,7 @@ from agents.tracing import (
     HandoffSpanData,
     Span,
     SpanError,
+    SpeechSpanData,
     TaskSpanData,
     Trace,
     TranscriptionSpanData,
@@ -51,11 +53,13 @@ from agents.tracing import (
 )
 from agents.tracing.scope import Scope
 from agents.tracing.span_data import SpanData
+from agents.tracing.util import time_iso
 
 from realtime_spans.core import (
     AgentSpec,
     AnnotateSpan,
     AnnotateTrace,
+    AttachAudio,
     CloseTrace,
     Command,
     Diagnostic,
@@ -76,11 +80,13 @@ from realtime_spans.core import (
     SetTimer,
     SetUsage,
     SpanSpec,
+    SpeechSpec,
     StartSpan,
     TranscriptionSpec,
     TurnSpec,
 )
 
+from ._audio import Clip
 from ._compat import trace_is_current_somewhere
 from ._otel import annotate
 
@@ -187,6 +193,65 @@ class RealtimeFunctionSpanData(FunctionSpanData):
         self.call_id = call_id
 
 
+class RealtimeTranscriptionSpanData(TranscriptionSpanData):
+    """A ``transcription`` span of a realtime session: one utterance of the caller.
+
+    An SDK ``TranscriptionSpanData`` (processors see ``type == "transcription"``; it
+    exports what the SDK's does): ``input`` is the caller's audio, base64, in
+    ``input_format`` (``"pcm"``: PCM16 24 kHz mono; ``"g711_ulaw"``, ``"g711_alaw"``: 8 kHz)
+    when the session records audio, and then the export also says whether the audio was
+    cut at ``max_audio_seconds`` (``truncated``).
+
+    Example:
+        >>> data = RealtimeTranscriptionSpanData(input_format="pcm", model="gpt-4o-transcribe")
+        >>> "truncated" in data.export(), data.export()["input"]
+        (False, {'data': '', 'format': 'pcm'})
+    """
+
+    __slots__ = ("truncated",)
+
+    def __init__(self, input_format: str | None, model: str | None) -> None:
+        super().__init__(input_format=input_format, model=model)
+        self.truncated: bool | None = None  # None: no audio recorded
+
+    def export(self) -> dict[str, Any]:
+        exported = super().export()
+        if self.truncated is not None:
+            exported["truncated"] = self.truncated
+        return exported
+
+
+class RealtimeSpeechSpanData(SpeechSpanData):
+    """A ``speech`` span of a realtime session: the audio of one response.
+
+    An SDK ``SpeechSpanData`` (processors see ``type == "speech"``): ``output`` is the audio
+    the model generated, base64, in ``output_format``; ``input`` the agent's transcript;
+    ``first_content_at`` when its first audio arrived. The export also says whether the
+    audio was cut at ``max_audio_seconds`` (``truncated``) and, for a response the caller
+    interrupted, how much of it they heard (``audio_heard_ms``: a player can stop there).
+
+    Example:
+        >>> data = RealtimeSpeechSpanData(model="gpt-realtime")
+        >>> data.audio_heard_ms = 820.0
+        >>> data.export()["audio_heard_ms"], data.export()["type"]
+        (820.0, 'speech')
+    """
+
+    __slots__ = ("audio_heard_ms", "truncated")
+
+    def __init__(self, model: str | None) -> None:
+        super().__init__(model=model, first_content_at=time_iso())
+        self.audio_heard_ms: float | None = None
+        self.truncated = False
+
+    def export(self) -> dict[str, Any]:
+        exported = super().export()
+        exported["truncated"] = self.truncated
+        if self.audio_heard_ms is not None:
+            exported["audio_heard_ms"] = self.audio_heard_ms
+        return exported
+
+
 #: Span data OpenInference exports nothing of (see :mod:`._otel`).
 _UNMAPPED = (RealtimeTurnSpanData, RealtimeSessionSpanData, TranscriptionSpanData)
 
@@ -205,7 +270,9 @@ def _span_data(spec: SpanSpec) -> SpanData:
     if isinstance(spec, GenerationSpec):
         return GenerationSpanData(model=spec.model, model_config=dict(spec.model_config))
     if isinstance(spec, TranscriptionSpec):
-        return TranscriptionSpanData(input_format=spec.input_format, model=spec.model)
+        return RealtimeTranscriptionSpanData(spec.input_format, spec.model)
+    if isinstance(spec, SpeechSpec):
+        return RealtimeSpeechSpanData(spec.model)
     if isinstance(spec, SessionSpec):
         return RealtimeSessionSpanData(name=spec.name)
     raise TypeError(f"unknown span spec {spec!r}")
@@ -322,6 +389,8 @@ class SdkSink:
         self._recordable = recordable  # None: errors set by others are exported as they are
         self._own_errors: dict[int, SpanError] = {}  # the errors this sink set, by span
         self._timer = set_timer  # None: no timer fires (a turn ends with the session)
+        #: ``take_audio(source, key)``: the recorded audio for an ``AttachAudio`` command.
+        self.take_audio: Callable[[str, object], Clip | None] | None = None
         # Whether the ambient trace can tell us it ended (see trace_is_current_somewhere).
         self._watch_ambient_trace = ambient_span is None and trace_is_current_somewhere(
             ambient_trace
@@ -506,6 +575,22 @@ class SdkSink:
         data = self._spans[command.span_id].span_data
         data.output = command.output
 
+    def _attach_audio(self, command: AttachAudio) -> None:
+        data = self._spans[command.span_id].span_data
+        take = self.take_audio
+        clip = take(command.source, command.key) if take is not None else None
+        if isinstance(data, RealtimeSpeechSpanData):
+            data.input = command.text
+            data.audio_heard_ms = command.heard_ms
+            if clip is not None:
+                data.output = base64.b64encode(clip.audio).decode("ascii")
+                data.output_format = clip.format
+                data.truncated = clip.truncated
+        elif isinstance(data, RealtimeTranscriptionSpanData) and clip is not None:
+            data.input = base64.b64encode(clip.audio).decode("ascii")
+            data.input_format = clip.format
+            data.truncated = clip.truncated
+
     def _set_handoff_target(self, command: SetHandoffTarget) -> None:
         data = self._spans[command.span_id].span_data
         data.to_agent = command.to_agent
@@ -637,5 +722,6 @@ _APPLY: dict[type[Any], Callable[[SdkSink, Any], None]] = {
     SetMessages: SdkSink._set_messages,
     SetMeasures: SdkSink._set_measures,
     SetTimer: SdkSink._set_timer,
+    AttachAudio: SdkSink._attach_audio,
     Diagnostic: SdkSink._diagnostic,
 }

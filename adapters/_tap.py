@@ -99,8 +99,9 @@ from realtime_spans.core import (
 )
 
 from . import _compat
+from ._audio import AudioRecorder
 from ._options import DEFAULT_WORKFLOW_NAME, Options
-from ._settings import PCM16_BYTES_PER_MS, model_configured
+from ._settings import PCM16_BYTES_PER_MS, audio_formats, model_configured
 from ._sink import SdkSink, ToolTaskScope, TracingFault, is_recording
 
 logger = logging.getLogger("realtime_spans")
@@ -218,6 +219,7 @@ class SessionTap:
         "machine",
         "model",
         "options",
+        "recorder",
         "redact_failed",
         "said",
         "sensitive",
@@ -248,6 +250,7 @@ class SessionTap:
         self.bytes_per_ms = PCM16_BYTES_PER_MS
         self.said: dict[object, list[str]] = {}  # response id -> its text deltas, unjoined
         self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.recorder: AudioRecorder | None = None  # only while the session records audio
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -287,6 +290,9 @@ class SessionTap:
         self._release()
 
     def _release(self) -> None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.clear()
         self.agents.clear()
         self.task_calls.clear()
         self.call_owners.clear()
@@ -443,12 +449,16 @@ class SessionTap:
                 self.want_server_session = True
             self.sink = sink
             self.model = getattr(session, "_model", None)
+            record_audio = options.include_audio and self.sensitive
+            if record_audio:
+                self._record_audio(session, sink)
             self.feed(
                 SessionStarted(
                     str(workflow_name),
                     group_id=group_id if isinstance(group_id, str) else None,
                     metadata=metadata if isinstance(metadata, Mapping) else None,
                     open_trace=ambient_trace is None,
+                    record_audio=record_audio,
                 )
             )
             if not is_recording(sink.span(SESSION_SPAN_ID)):
@@ -456,6 +466,34 @@ class SessionTap:
                 # made were no-ops; end them and stay out of the way.
                 sink.abandon(ErrorInfo("tracing disabled"))
                 self.live = False
+        except Exception as error:
+            self.fail(error)
+
+    def _record_audio(self, session: RealtimeSession, sink: SdkSink) -> None:
+        """Record this session's audio: its event queue becomes one that also keeps the
+        model's audio deltas (a session that records none keeps the plain tapped queue,
+        whose audio path stays as short as it is)."""
+        queue = getattr(session, _compat.EVENT_QUEUE_ATTRIBUTE, None)
+        if type(queue) is not TappedEventQueue or not queue.empty():
+            return
+        self.recorder = AudioRecorder(self.options.max_audio_seconds)
+        sink.take_audio = self.take_audio
+        setattr(session, _compat.EVENT_QUEUE_ATTRIBUTE, RecordingEventQueue(self))
+
+    def take_audio(self, source: str, key: object) -> Any:
+        """The recorded audio of a span's utterance or response (the sink's audio hook)."""
+        recorder = self.recorder
+        return recorder.take(source, key) if recorder is not None else None
+
+    def caller_audio_sent(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        """The application sent the caller's audio (``send_audio``): keep it (recording)."""
+        recorder = self.recorder
+        if recorder is None:
+            return
+        try:
+            audio = args[0] if args else kwargs.get("audio")
+            if isinstance(audio, bytes | bytearray | memoryview):
+                recorder.caller_audio(bytes(audio), bool(kwargs.get("commit", False)))
         except Exception as error:
             self.fail(error)
 
@@ -500,6 +538,8 @@ class SessionTap:
                 for handoff in settings.get("handoffs") or ()
             )
             configured, self.bytes_per_ms = model_configured(settings, self.model)
+            if self.recorder is not None:
+                self.recorder.set_formats(*audio_formats(settings, self.model))
             self.feed(configured)
             self.feed(
                 AgentActivated(
@@ -732,6 +772,8 @@ def _item_updated(tap: SessionTap, event: RealtimeRawModelEvent) -> Event | None
     content = getattr(item, "content", None) or ()
     if not any(getattr(part, "type", None) == "input_audio" for part in content):
         return None  # a typed message: its text was seen as it was sent
+    if tap.recorder is not None:
+        tap.recorder.committed(item.item_id)
     return CallerAudioCommitted(item.item_id, at=time.monotonic())
 
 
@@ -766,6 +808,8 @@ def _speech_started(tap: SessionTap, data: Mapping[str, Any]) -> Event | None:
     item_id = data.get("item_id")
     if not isinstance(item_id, str):
         return None
+    if tap.recorder is not None:
+        tap.recorder.speech_started(item_id, data.get("audio_start_ms"))
     return CallerSpeechStarted(item_id, at=time.monotonic())
 
 
@@ -773,6 +817,8 @@ def _speech_stopped(tap: SessionTap, data: Mapping[str, Any]) -> Event | None:
     item_id = data.get("item_id")
     if not isinstance(item_id, str):
         return None
+    if tap.recorder is not None:
+        tap.recorder.speech_stopped(item_id, data.get("audio_end_ms"))
     return CallerSpeechStopped(item_id, at=time.monotonic())
 
 
@@ -780,6 +826,8 @@ def _audio_committed(tap: SessionTap, data: Mapping[str, Any]) -> Event | None:
     item_id = data.get("item_id")
     if not isinstance(item_id, str):
         return None
+    if tap.recorder is not None:
+        tap.recorder.committed(item_id)
     return CallerAudioCommitted(item_id, at=time.monotonic())
 
 
@@ -933,6 +981,26 @@ class TappedEventQueue(asyncio.Queue):  # type: ignore[type-arg]
                 tap.handle(convert, item)
 
 
+class RecordingEventQueue(TappedEventQueue):
+    """The event queue of a session that records audio (``include_audio``): it reports
+    what is queued as :class:`TappedEventQueue` does, and also keeps each audio delta of
+    the model for the response's speech span. Swapped in at entry only for such a session,
+    so a session that records no audio never runs this code."""
+
+    def _put(self, item: Any) -> None:
+        TappedEventQueue._put(self, item)
+        if type(item) is RealtimeRawModelEvent:
+            data = item.data
+            if type(data) is RealtimeModelAudioEvent:
+                tap = self._realtime_spans_tap
+                recorder = tap.recorder
+                if recorder is not None:
+                    try:
+                        recorder.agent_audio(data.response_id, data.data)
+                    except Exception as error:
+                        tap.fail(error)
+
+
 def tap_event_queue(session: RealtimeSession, tap: SessionTap) -> None:
     """Make the session's event queue report what is queued to ``tap``."""
     queue = getattr(session, _compat.EVENT_QUEUE_ATTRIBUTE, None)
@@ -962,11 +1030,14 @@ def _sending_method(base: type[RealtimeSession], name: str) -> Callable[..., Any
     through inheritance), run with the calling tool's span suspended."""
 
     records_message = name == "send_message"
+    records_audio = name == "send_audio"
 
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         tap: SessionTap = self._realtime_spans_tap
         if records_message and tap.live:
             tap.message_sent(args[0] if args else kwargs.get("message"))
+        elif records_audio and tap.recorder is not None:
+            tap.caller_audio_sent(args, kwargs)
         if not tap.task_calls:  # no tool is running anywhere: nothing can be current
             return await getattr(base, name)(self, *args, **kwargs)
         suspended = tap.suspend_tool_span()

@@ -194,3 +194,95 @@ async def audio_growth(
     finally:
         tracemalloc.stop()
     return AudioGrowth(first, last, untraced, traced_)
+
+
+@dataclass
+class AudioSessionPeak:
+    """Peak memory of one long session (``minutes`` of audio) in each arm, in bytes."""
+
+    minutes: float
+    turn_seconds: float
+    peaks: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers for the JSON results."""
+        return {"minutes": self.minutes, "turn_seconds": self.turn_seconds, "peaks": self.peaks}
+
+
+async def _long_session(
+    *, minutes: float, turn_seconds: float, flush: Callable[[], None], **options: Any
+) -> int:
+    """Peak traced memory of a session in which the caller and the agent take turns, each
+    speaking ``turn_seconds`` (50 ms chunks), until ``minutes`` of audio have passed. A
+    compressed session cannot wait for each response to play out, so the caller cuts each
+    response once it is generated (its turn then ends at once)."""
+    from agents.realtime.items import InputAudio as RealtimeInputAudio
+    from agents.realtime.items import UserMessageItem as RealtimeUserItem
+    from agents.realtime.model_events import (
+        RealtimeModelAudioInterruptedEvent,
+        RealtimeModelInputAudioTranscriptionCompletedEvent,
+        RealtimeModelItemUpdatedEvent,
+    )
+
+    model = ScriptedRealtimeModel(strict=False)
+    settings = {"input_audio_transcription": {"model": "gpt-4o-transcribe"}}
+    config: Any = {"model_settings": settings}
+    session = await RealtimeRunner(scenarios.agents()[0], model=model, config=config).run()
+    session = traced(session, include_sensitive_data=True, **options)
+    drain = _Drain()
+    await session.__aenter__()
+    consumer = asyncio.create_task(drain.run(session))
+    chunks = int(turn_seconds * 20)
+    turns = int(minutes * 60 / (2 * turn_seconds))
+    sent = 0
+    gc.collect()
+    tracemalloc.reset_peak()
+    for number in range(turns):
+        for index in range(chunks):
+            await session.send_audio(scenarios.AUDIO_CHUNK, commit=index == chunks - 1)
+        item = RealtimeUserItem(item_id=f"u{number}", content=[RealtimeInputAudio()])
+        response = f"r{number}"
+        await model.emit(
+            RealtimeModelItemUpdatedEvent(item=item),
+            RealtimeModelInputAudioTranscriptionCompletedEvent(
+                item_id=f"u{number}", transcript="hi"
+            ),
+            RealtimeModelTurnStartedEvent(response_id=response),
+        )
+        for start in range(0, chunks, 100):
+            batch = min(100, chunks - start)
+            await model.emit(*[event for _ in range(batch) for event in _delta(response)])
+            sent += batch
+            await drain.until(sent)
+        await model.emit(
+            RealtimeModelTurnEndedEvent(response_id=response),
+            RealtimeModelAudioInterruptedEvent(item_id="item", content_index=0),
+        )
+    peak = tracemalloc.get_traced_memory()[1]
+    await session.close()
+    await consumer
+    flush()
+    return peak
+
+
+async def long_session_peaks(
+    *, minutes: float = 30.0, turn_seconds: float = 10.0, flush: Callable[[], None]
+) -> AudioSessionPeak:
+    """Peak memory of a ``minutes`` session, audio off and on (``max_audio_seconds`` 300 and
+    5, the second cutting every turn)."""
+    arms: dict[str, dict[str, Any]] = {
+        "audio off": {},
+        "audio on, max_audio_seconds=300": {"include_audio": True},
+        "audio on, max_audio_seconds=5": {"include_audio": True, "max_audio_seconds": 5},
+    }
+    await _long_session(minutes=0.5, turn_seconds=1.0, flush=flush, include_audio=True)  # warm
+    peaks: dict[str, int] = {}
+    tracemalloc.start()
+    try:
+        for name, options in arms.items():
+            peaks[name] = await _long_session(
+                minutes=minutes, turn_seconds=turn_seconds, flush=flush, **options
+            )
+    finally:
+        tracemalloc.stop()
+    return AudioSessionPeak(minutes, turn_seconds, peaks)

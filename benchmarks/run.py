@@ -271,6 +271,13 @@ async def _memory(plan: Plan, processor: Any, report: Report) -> None:
         "idle_extra_bytes_per_session": idle.extra_bytes,
         "audio_growth": growth.as_dict(),
     }
+    long = await memory.long_session_peaks(flush=flush)
+    report.out(
+        f"memory, a {long.minutes:.0f}-minute session ({long.turn_seconds:.0f} s turns each way, "
+        "peak, tracemalloc): "
+        + ", ".join(f"{name} {peak / 2**20:.1f} MiB" for name, peak in long.peaks.items())
+    )
+    report.data["memory"]["long_session_peaks"] = long.as_dict()
     met = traced_growth - untraced_growth <= AUDIO_GROWTH_TOLERANCE_BYTES
     report.checks.append(
         Check(

@@ -122,6 +122,20 @@ class TranscriptionSpec:
     input_format: str | None
 
 
+@attrs.frozen
+class SpeechSpec:
+    """A speech span: the audio of one response as the model spoke it (under its turn).
+
+    Only made when the session records audio (``SessionStarted(record_audio=True)``).
+
+    Example:
+        >>> SpeechSpec("gpt-realtime").model
+        'gpt-realtime'
+    """
+
+    model: str | None
+
+
 SpanSpec = (
     SessionSpec
     | AgentSpec
@@ -131,6 +145,7 @@ SpanSpec = (
     | GuardrailSpec
     | GenerationSpec
     | TranscriptionSpec
+    | SpeechSpec
 )
 
 
@@ -321,6 +336,28 @@ class SetTimer:
 
 
 @attrs.frozen
+class AttachAudio:
+    """Put recorded audio on a span just before it ends (only when audio is recorded).
+
+    ``source`` is ``"caller"`` (a transcription span: the caller's audio of conversation
+    item ``key``) or ``"agent"`` (a speech span: the audio of response ``key``). ``text``
+    is the agent's transcript (a speech span's input); ``heard_ms`` how much of the
+    response's audio the caller heard, when they interrupted it. The bytes themselves never
+    pass through the machine: the sink takes them from whoever recorded them.
+
+    Example:
+        >>> AttachAudio(5, "agent", "resp_1", text="Hello!", heard_ms=800.0).heard_ms
+        800.0
+    """
+
+    span_id: int
+    source: str
+    key: str | None
+    text: str | None = None
+    heard_ms: float | None = None
+
+
+@attrs.frozen
 class Diagnostic:
     """An event that did not fit (lenient mode): what came, in which state, and why.
 
@@ -349,6 +386,7 @@ Command = (
     | SetMessages
     | SetMeasures
     | SetTimer
+    | AttachAudio
     | Diagnostic
 )
 """Any output of the machine."""

@@ -205,7 +205,10 @@ class SessionStarted:
 
     ``open_trace`` says that no trace is active in the entering task, so the machine opens
     one; otherwise the session span joins the active one. With ``tracing_enabled=False``
-    the machine stays silent for the whole session.
+    the machine stays silent for the whole session. With ``record_audio=True`` the session
+    records audio: each response that speaks gets a speech span under its turn, and the
+    transcription and speech spans get an :class:`~realtime_spans.core.AttachAudio` before
+    they end (without it, no command differs from a session that records none).
 
     Example:
         >>> SessionStarted("Support line", open_trace=True).workflow_name
@@ -219,6 +222,7 @@ class SessionStarted:
     )
     open_trace: bool = attrs.field(default=True, validator=_is(bool), kw_only=True)
     tracing_enabled: bool = attrs.field(default=True, validator=_is(bool), kw_only=True)
+    record_audio: bool = attrs.field(default=False, validator=_is(bool), kw_only=True)
 
 
 @attrs.frozen

@@ -57,6 +57,7 @@ from .commands import (
     AgentSpec,
     AnnotateSpan,
     AnnotateTrace,
+    AttachAudio,
     CloseTrace,
     Command,
     Diagnostic,
@@ -75,6 +76,7 @@ from .commands import (
     SetOutput,
     SetTimer,
     SetUsage,
+    SpeechSpec,
     StartSpan,
     TranscriptionSpec,
     TurnSpec,
@@ -218,6 +220,8 @@ class _Turn:
     response_id: str | None
     exchange: Exchange
     interrupted: bool = False
+    speech_span: int | None = None  # only when the session records audio
+    audio_response: str | None = None  # the response id its audio came with
 
 
 @attrs.define
@@ -280,6 +284,7 @@ class SpanMachine:
         self._state: str = IDLE
         self._started = False
         self._muted = False
+        self._record_audio = False
         self._trace_open = False
         self._next_id = SESSION_SPAN_ID
         self._errored: set[int] = set()
@@ -419,6 +424,7 @@ class SpanMachine:
             self._muted = True
             return ()
         self._started = True
+        self._record_audio = event.record_audio
         out: list[Command] = []
         if event.open_trace:
             self._trace_open = True
@@ -543,6 +549,12 @@ class SpanMachine:
         if voice_to_voice is not None:
             self._conversation.voice_to_voice.append(voice_to_voice)
         del self._turns[turn.span_id]
+        speech = turn.speech_span
+        if speech is not None:  # its speech ends first, with the audio it recorded
+            exchange = turn.exchange
+            text, heard = exchange.said, exchange.heard_ms
+            out.append(AttachAudio(speech, "agent", turn.audio_response, text, heard))
+            out.append(EndSpan(speech))
         out.append(EndSpan(turn.span_id))
         self._release(turn.agent_span, out)
 
@@ -579,10 +591,15 @@ class SpanMachine:
 
     def _on_audio_started(self, event: AudioStarted) -> tuple[Command, ...]:
         turn = self._find_turn(event.response_id)
-        if turn is not None and turn.exchange.first_audio_at is None:
-            turn.exchange.first_audio_at = event.at
-            turn.exchange.audio_item = event.item_id
-        return ()
+        if turn is None or turn.exchange.first_audio_at is not None:
+            return ()
+        turn.exchange.first_audio_at = event.at
+        turn.exchange.audio_item = event.item_id
+        if not self._record_audio:
+            return ()
+        # The session records audio: the response's speech, from its first audio on.
+        turn.speech_span, turn.audio_response = self._new_id(), event.response_id
+        return (StartSpan(turn.speech_span, turn.span_id, SpeechSpec(self._conversation.model)),)
 
     def _on_text_started(self, event: TextStarted) -> tuple[Command, ...]:
         turn = self._find_turn(event.response_id)
@@ -626,6 +643,8 @@ class SpanMachine:
         span_id, item.span_id = item.span_id, None
         if span_id is None:
             return
+        if self._record_audio:
+            out.append(AttachAudio(span_id, "caller", item.item_id))
         out.append(EndSpan(span_id))
         if item.agent_span is not None and item.agent_span != SESSION_SPAN_ID:
             self._release(item.agent_span, out)
