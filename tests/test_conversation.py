@@ -20,11 +20,16 @@ from agents.realtime.model_events import (
     RealtimeModelInputAudioTranscriptionCompletedEvent,
     RealtimeModelItemUpdatedEvent,
     RealtimeModelOutputTextDeltaEvent,
+    RealtimeModelRawServerEvent,
     RealtimeModelTranscriptDeltaEvent,
     RealtimeModelTurnEndedEvent,
     RealtimeModelTurnStartedEvent,
 )
-from agents.realtime.model_inputs import RealtimeModelSendToolOutput, RealtimeModelSendUserInput
+from agents.realtime.model_inputs import (
+    RealtimeModelSendSessionUpdate,
+    RealtimeModelSendToolOutput,
+    RealtimeModelSendUserInput,
+)
 from agents.realtime.testing import RealtimeStep, ScriptedRealtimeModel
 from agents.tracing import Span
 
@@ -391,3 +396,184 @@ async def test_a_redactor_returning_no_string_withholds_the_text(
 def test_redact_must_be_callable() -> None:
     with pytest.raises(TypeError, match="redact must be a callable"):
         traced(object(), redact="mask")  # type: ignore[arg-type]
+
+
+def server(kind: str, item_id: str, **fields: Any) -> RealtimeModelRawServerEvent:
+    """A raw server message the SDK passes through (VAD, commits), as the transport does."""
+    return RealtimeModelRawServerEvent(data={"type": kind, "item_id": item_id, **fields})
+
+
+def utterance(item_id: str) -> list[RealtimeModelEvent]:
+    """The caller speaks one utterance under server VAD: it starts, stops, is committed."""
+    return [
+        server("input_audio_buffer.speech_started", item_id, audio_start_ms=0),
+        server("input_audio_buffer.speech_stopped", item_id, audio_end_ms=900),
+        server("input_audio_buffer.committed", item_id),
+        caller_item(item_id),
+    ]
+
+
+async def test_two_utterances_before_one_response_are_both_its_input_in_order(
+    recorder: SpanRecorder,
+) -> None:
+    greeter = RealtimeAgent(name="Greeter", instructions="greet")
+    steps = [
+        RealtimeStep(
+            expect=RealtimeModelSendUserInput,
+            emit=[started("r1"), *said("r1", "Hi!"), ended("r1")],
+        )
+    ]
+    after = [
+        *utterance("u1"),
+        *utterance("u2"),
+        transcribed("u2", "second part"),  # the later utterance is transcribed first
+        started("r2"),
+        transcribed("u1", "first part"),
+        pcm("r2", 40),
+        *said("r2", "Both heard."),
+        ended("r2"),
+    ]
+    await run(greeter, steps, after=after, trace=lambda s: traced(s, include_sensitive_data=True))
+
+    assert tree_problems(recorder) == []
+    second = of_kind(recorder, "generation")[1]
+    assert second.span_data.input == [
+        {"role": "user", "content": "first part"},
+        {"role": "user", "content": "second part"},
+    ]
+    assert second.span_data.output == [{"role": "assistant", "content": "Both heard."}]
+    spans = {t.span_data.output: t for t in of_kind(recorder, "transcription")}
+    assert set(spans) == {"first part", "second part"}
+    measured = exported(of_kind(recorder, "turn")[1])["data"]
+    # the caller stopped speaking (u2) before the response started: both clocks ran
+    assert measured["voice_to_voice_ms"] >= measured["time_to_first_audio_ms"] >= 0
+    assert measured["transcription_delay_ms"] >= 0
+    assert measured["silence_duration_ms"] == 500
+
+
+async def test_a_turn_started_by_a_tool_output_has_no_callers_words_and_no_voice_to_voice(
+    recorder: SpanRecorder,
+) -> None:
+    greeter, _ = make_agents()
+    steps = [
+        RealtimeStep(
+            expect=RealtimeModelSendUserInput,
+            emit=[
+                *utterance("u1"),
+                transcribed("u1", "weather in Oslo?"),
+                started("r1"),
+                call("get_weather", "c1", '{"city": "Oslo"}'),
+                ended("r1"),
+            ],
+        ),
+        RealtimeStep(
+            expect=RealtimeModelSendToolOutput,
+            emit=[started("r2"), pcm("r2", 40), *said("r2", "Sunny."), ended("r2"), END],
+        ),
+    ]
+    await run(greeter, steps, trace=lambda s: traced(s, include_sensitive_data=True))
+
+    assert tree_problems(recorder) == []
+    first, second = of_kind(recorder, "generation")
+    assert first.span_data.input == [
+        {"role": "user", "content": "hello"},
+        {"role": "user", "content": "weather in Oslo?"},
+    ]
+    assert second.span_data.input == [
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny in Oslo"}
+    ]
+    measured = exported(of_kind(recorder, "turn")[1])["data"]
+    assert "voice_to_voice_ms" not in measured and "transcription_delay_ms" not in measured
+    assert measured["time_to_first_audio_ms"] >= 0
+    assert measured["audio_generated_ms"] == 40.0
+
+
+async def test_a_text_only_session_has_text_latencies_and_no_audio_ones(
+    recorder: SpanRecorder,
+) -> None:
+    greeter = RealtimeAgent(name="Greeter", instructions="greet")
+    text = RealtimeModelOutputTextDeltaEvent
+    steps = [
+        RealtimeStep(
+            expect=RealtimeModelSendUserInput,
+            emit=[
+                started("r1"),
+                text(item_id="a1", delta="Hello ", response_id="r1"),
+                text(item_id="a1", delta="there.", response_id="r1"),
+                usage(4, 2),
+                ended("r1"),
+                END,
+            ],
+        )
+    ]
+    settings = {"model_name": "gpt-realtime", "modalities": ["text"]}
+    await run(
+        greeter,
+        steps,
+        settings=settings,
+        trace=lambda s: traced(s, include_sensitive_data=True),
+    )
+
+    assert tree_problems(recorder) == []
+    generation = only(of_kind(recorder, "generation")).span_data
+    assert generation.model_config["modalities"] == ["text"]
+    assert generation.input == [{"role": "user", "content": "hello"}]
+    assert generation.output == [{"role": "assistant", "content": "Hello there."}]
+    measured = exported(only(of_kind(recorder, "turn")))["data"]
+    assert measured["time_to_first_text_ms"] >= 0
+    for absent in ("time_to_first_audio_ms", "audio_generated_ms", "voice_to_voice_ms"):
+        assert absent not in measured
+    assert of_kind(recorder, "transcription") == []
+    session = exported(only(of_kind(recorder, "task")))["data"]
+    assert session["turns"] == 1 and session["interruptions"] == 0
+    assert "voice_to_voice_median_ms" not in session
+
+
+async def test_a_handoff_in_the_middle_of_the_callers_speech(recorder: SpanRecorder) -> None:
+    greeter, _ = make_agents()
+    steps = [
+        RealtimeStep(
+            expect=RealtimeModelSendUserInput,
+            emit=[
+                started("r1"),
+                call("transfer_to_specialist", "h1"),
+                # the caller starts speaking while the Greeter hands off
+                server("input_audio_buffer.speech_started", "u1", audio_start_ms=0),
+                ended("r1"),
+            ],
+        ),
+        RealtimeStep(expect=RealtimeModelSendSessionUpdate),
+        RealtimeStep(
+            expect=RealtimeModelSendToolOutput,
+            emit=[
+                server("input_audio_buffer.speech_stopped", "u1", audio_end_ms=700),
+                server("input_audio_buffer.committed", "u1"),
+                caller_item("u1"),
+                started("r2"),
+                transcribed("u1", "plan my trip"),
+                pcm("r2", 40),
+                *said("r2", "Where to?"),
+                ended("r2"),
+                END,
+            ],
+        ),
+    ]
+    await run(greeter, steps, trace=lambda s: traced(s, include_sensitive_data=True))
+
+    assert tree_problems(recorder) == []
+    agents = {a.span_data.name: a for a in of_kind(recorder, "agent")}
+    transcription = only(of_kind(recorder, "transcription"))
+    assert transcription.span_data.output == "plan my trip"
+    # the utterance began under the Greeter: its span stays there, in the same trace
+    assert transcription.parent_id == agents["Greeter"].span_id
+    first, second = of_kind(recorder, "generation")
+    turns = of_kind(recorder, "turn")
+    assert second.parent_id == turns[1].span_id
+    assert turns[1].parent_id == agents["Specialist"].span_id
+    assert second.span_data.input == [
+        {"role": "tool", "tool_call_id": "h1", "content": second.span_data.input[0]["content"]},
+        {"role": "user", "content": "plan my trip"},
+    ]
+    assert "plan my trip" not in json.dumps(first.span_data.input)
+    measured = exported(turns[1])["data"]
+    assert measured["voice_to_voice_ms"] >= measured["time_to_first_audio_ms"] >= 0
