@@ -39,6 +39,26 @@ COLOURS = {
     "guardrail": "#937860",
 }
 OTHER = "#8C8C8C"
+WAITED = "#F2B701"  # the caller waiting: from the end of their speech to the first audio
+
+
+def _measures(span: Span[Any]) -> dict[str, Any]:
+    """The latencies a turn span exports (``{}`` for other spans)."""
+    if span.span_data.type != "turn":
+        return {}
+    data = span.span_data.export().get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _waited(span: Span[Any], start_ms: float) -> tuple[float, float] | None:
+    """Where the caller waited on the chart: (from, length) in ms, for a turn that has both
+    ``voice_to_voice_ms`` and a first audio (``time_to_first_audio_ms``)."""
+    measured = _measures(span)
+    waited, first_audio = measured.get("voice_to_voice_ms"), measured.get("time_to_first_audio_ms")
+    if not isinstance(waited, (int, float)) or not isinstance(first_audio, (int, float)):
+        return None
+    heard_at = start_ms + first_audio
+    return heard_at - waited, waited
 
 
 def _time(stamp: str | None) -> datetime:
@@ -79,8 +99,12 @@ def _note(span: Span[Any]) -> str:
             parts.append("tools: " + ", ".join(tools))
         if handoffs:
             parts.append("handoffs: " + ", ".join(handoffs))
+    waited = _measures(span).get("voice_to_voice_ms")
+    if isinstance(waited, (int, float)):
+        parts.append(f"caller waited {waited:.0f} ms")
     if getattr(data, "interrupted", False):
-        parts.append("interrupted")
+        heard = _measures(span).get("audio_heard_ms")
+        parts.append("interrupted" + (f" after {heard:.0f} ms heard" if heard is not None else ""))
     if data.type == "guardrail" and getattr(data, "triggered", False):
         parts.append("triggered")
     if span.error is not None:
@@ -130,6 +154,11 @@ def draw(recorder: SpanRecorder, output: Path) -> int:
             edgecolor="black" if span.error is not None else colour,
             linewidth=1.5 if span.error is not None else 0,
         )
+        wait = _waited(span, start_ms)
+        if wait is not None:
+            chart.barh(
+                index, wait[1], left=wait[0], height=0.62, color=WAITED, hatch="//", alpha=0.9
+            )
         note = f"{took_ms:.2f} ms" + (f"   {_note(span)}" if _note(span) else "")
         chart.text(
             start_ms + max(took_ms, min_width) + total_ms * 0.006,
@@ -152,13 +181,15 @@ def draw(recorder: SpanRecorder, output: Path) -> int:
     for side in ("top", "right", "left"):
         chart.spines[side].set_visible(False)
     kinds = [kind for kind in COLOURS if any(describe(s)[0] == kind for _, s in laid_out)]
+    handles = [Patch(color=COLOURS[kind], label=kind) for kind in kinds]
+    handles.append(Patch(color=WAITED, hatch="//", label="caller waiting (voice to voice)"))
     chart.legend(
-        handles=[Patch(color=COLOURS[kind], label=kind) for kind in kinds],
+        handles=handles,
         loc="lower left",
         bbox_to_anchor=(0.0, 1.0),
         fontsize=9,
         frameon=False,
-        ncol=len(kinds),
+        ncol=len(handles),
         title="span kind",
         title_fontsize=9,
         alignment="left",
