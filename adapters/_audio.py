@@ -16,8 +16,9 @@ is cut and says ``truncated``); while no utterance is under way the caller's buf
 only the last ``max_audio_seconds``; at most :data:`CLIPS_HELD` clips of each side wait for
 a span (a clip no span takes, e.g. with no transcription at all, is dropped oldest first).
 So a session holds at most ``(1 + 2 * CLIPS_HELD) * max_audio_seconds`` of audio, whatever
-its length; a span's audio is released when the span ends (the span itself holds its
-base64 text until the processors have exported it).
+its length; a span's audio is released here when the span ends (the span itself holds
+the raw bytes until the processors have exported it; base64 is made at export, which the
+SDK's batch processor does in its own thread, not on the event loop).
 
 Formats, as the SDK's voice pipeline writes them on its spans: ``"pcm"`` (PCM16 mono at
 24 kHz, little-endian), ``"g711_ulaw"`` and ``"g711_alaw"`` (8 kHz, one byte a sample).
@@ -119,21 +120,35 @@ def wav_data_uri(audio: bytes, fmt: str = PCM) -> str:
 
 @attrs.frozen
 class Clip:
-    """Recorded audio for one span: raw bytes in span format ``format``.
+    """Recorded audio for one span: raw bytes in span format ``format``, as the pieces it
+    arrived in. Joining them waits until a processor exports the span (:attr:`audio`), so
+    ending a span costs the event loop no copy of its audio.
 
     Example:
-        >>> Clip(b"\\x00\\x00" * 48, "pcm", truncated=False).seconds
-        0.002
+        >>> clip = Clip((b"\\x00\\x00" * 24, b"\\x00\\x00" * 24), "pcm", truncated=False)
+        >>> clip.seconds, len(clip.audio)
+        (0.002, 96)
     """
 
-    audio: bytes
+    chunks: tuple[bytes, ...]
     format: str
     truncated: bool
 
     @property
+    def size(self) -> int:
+        """How many bytes of audio the clip holds."""
+        return sum(len(chunk) for chunk in self.chunks)
+
+    @property
+    def audio(self) -> bytes:
+        """The audio, in one piece."""
+        chunks = self.chunks
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    @property
     def seconds(self) -> float:
         """How long the audio lasts."""
-        return len(self.audio) / bytes_per_ms(self.format) / 1000.0
+        return self.size / bytes_per_ms(self.format) / 1000.0
 
 
 class _Growing:
@@ -159,7 +174,7 @@ class _Growing:
         self.size += len(data)
 
     def clip(self) -> Clip:
-        return Clip(b"".join(self.chunks), self.format, self.truncated)
+        return Clip(tuple(self.chunks), self.format, self.truncated)
 
 
 class AudioRecorder:
@@ -168,8 +183,8 @@ class AudioRecorder:
     Example:
         >>> recorder = AudioRecorder(max_audio_seconds=1.0)
         >>> recorder.agent_audio("resp_1", b"\\x01\\x00" * 24)
-        >>> recorder.take("agent", "resp_1")
-        Clip(audio=b'\\x01\\x00...', format='pcm', truncated=False)
+        >>> recorder.take("agent", "resp_1").audio[:4]
+        b'\\x01\\x00\\x01\\x00'
         >>> recorder.caller_audio(b"\\x02\\x00" * 48, commit=True)
         >>> recorder.committed("item_1")
         >>> recorder.take("caller", "item_1").seconds
@@ -215,7 +230,7 @@ class AudioRecorder:
     def held_bytes(self) -> int:
         """How many bytes of audio the recorder holds now."""
         growing = sum(response.size for response in self._responses.values())
-        clips = sum(len(clip.audio) for clip in (*self._callers.values(), *self._sealed))
+        clips = sum(clip.size for clip in (*self._callers.values(), *self._sealed))
         return len(self._buffer) + growing + clips
 
     def set_formats(self, input_format: str | None, output_format: str | None) -> None:
@@ -256,7 +271,7 @@ class AudioRecorder:
                 self._trimmed = True
             self._base = self._total - len(buffer)
         if commit:
-            self._sealed.append(Clip(bytes(buffer), self.input_format, self._trimmed))
+            self._sealed.append(Clip((bytes(buffer),), self.input_format, self._trimmed))
             self._restart()
 
     def _restart(self) -> None:
@@ -293,7 +308,7 @@ class AudioRecorder:
         stop = min(end, start + limit)
         audio = bytes(self._buffer[max(0, start - self._base) : max(0, stop - self._base)])
         truncated = self._capped or self._trimmed or end - start > limit
-        self._keep(item_id, Clip(audio, self.input_format, truncated))
+        self._keep(item_id, Clip((audio,), self.input_format, truncated))
         if self._capped:
             self._restart()
         else:
@@ -312,7 +327,7 @@ class AudioRecorder:
         if self._sealed:
             self._keep(item_id, self._sealed.popleft())
         elif self._start is None and self._buffer:
-            self._keep(item_id, Clip(bytes(self._buffer), self.input_format, self._trimmed))
+            self._keep(item_id, Clip((bytes(self._buffer),), self.input_format, self._trimmed))
             self._restart()
 
     def _keep(self, item_id: str, clip: Clip) -> None:

@@ -193,6 +193,15 @@ class RealtimeFunctionSpanData(FunctionSpanData):
         self.call_id = call_id
 
 
+def _base64(clip: Clip) -> str:
+    return base64.b64encode(clip.audio).decode("ascii")
+
+
+#: The SDK's own storage of the fields whose audio the spans below encode only on export.
+_TRANSCRIPTION_INPUT: Any = TranscriptionSpanData.__dict__["input"]
+_SPEECH_OUTPUT: Any = SpeechSpanData.__dict__["output"]
+
+
 class RealtimeTranscriptionSpanData(TranscriptionSpanData):
     """A ``transcription`` span of a realtime session: one utterance of the caller.
 
@@ -200,19 +209,41 @@ class RealtimeTranscriptionSpanData(TranscriptionSpanData):
     exports what the SDK's does): ``input`` is the caller's audio, base64, in
     ``input_format`` (``"pcm"``: PCM16 24 kHz mono; ``"g711_ulaw"``, ``"g711_alaw"``: 8 kHz)
     when the session records audio, and then the export also says whether the audio was
-    cut at ``max_audio_seconds`` (``truncated``).
+    cut at ``max_audio_seconds`` (``truncated``). The span keeps the raw audio; its base64
+    is made each time ``input`` is read (a processor's export), never on the event loop by
+    the library.
 
     Example:
         >>> data = RealtimeTranscriptionSpanData(input_format="pcm", model="gpt-4o-transcribe")
         >>> "truncated" in data.export(), data.export()["input"]
         (False, {'data': '', 'format': 'pcm'})
+        >>> data.attach(Clip((b"\\x01\\x00",), "pcm", truncated=False))
+        >>> data.input, data.export()["truncated"]
+        ('AQA=', False)
     """
 
-    __slots__ = ("truncated",)
+    __slots__ = ("_clip", "truncated")
 
     def __init__(self, input_format: str | None, model: str | None) -> None:
+        self._clip: Clip | None = None
         super().__init__(input_format=input_format, model=model)
         self.truncated: bool | None = None  # None: no audio recorded
+
+    @property
+    def input(self) -> str | None:
+        clip = self._clip
+        return _base64(clip) if clip is not None else _TRANSCRIPTION_INPUT.__get__(self)
+
+    @input.setter
+    def input(self, value: str | None) -> None:
+        self._clip = None
+        _TRANSCRIPTION_INPUT.__set__(self, value)
+
+    def attach(self, clip: Clip) -> None:
+        """Record ``clip`` as the caller's audio of this utterance."""
+        self._clip = clip
+        self.input_format = clip.format
+        self.truncated = clip.truncated
 
     def export(self) -> dict[str, Any]:
         exported = super().export()
@@ -229,20 +260,41 @@ class RealtimeSpeechSpanData(SpeechSpanData):
     ``first_content_at`` when its first audio arrived. The export also says whether the
     audio was cut at ``max_audio_seconds`` (``truncated``) and, for a response the caller
     interrupted, how much of it they heard (``audio_heard_ms``: a player can stop there).
+    The span keeps the raw audio; its base64 is made each time ``output`` is read.
 
     Example:
         >>> data = RealtimeSpeechSpanData(model="gpt-realtime")
         >>> data.audio_heard_ms = 820.0
         >>> data.export()["audio_heard_ms"], data.export()["type"]
         (820.0, 'speech')
+        >>> data.attach(Clip((b"\\x01", b"\\x00"), "pcm", truncated=False))
+        >>> data.export()["output"]
+        {'data': 'AQA=', 'format': 'pcm'}
     """
 
-    __slots__ = ("audio_heard_ms", "truncated")
+    __slots__ = ("_clip", "audio_heard_ms", "truncated")
 
     def __init__(self, model: str | None) -> None:
+        self._clip: Clip | None = None
         super().__init__(model=model, first_content_at=time_iso())
         self.audio_heard_ms: float | None = None
         self.truncated = False
+
+    @property
+    def output(self) -> str | None:
+        clip = self._clip
+        return _base64(clip) if clip is not None else _SPEECH_OUTPUT.__get__(self)
+
+    @output.setter
+    def output(self, value: str | None) -> None:
+        self._clip = None
+        _SPEECH_OUTPUT.__set__(self, value)
+
+    def attach(self, clip: Clip) -> None:
+        """Record ``clip`` as the audio of this response."""
+        self._clip = clip
+        self.output_format = clip.format
+        self.truncated = clip.truncated
 
     def export(self) -> dict[str, Any]:
         exported = super().export()
@@ -583,13 +635,9 @@ class SdkSink:
             data.input = command.text
             data.audio_heard_ms = command.heard_ms
             if clip is not None:
-                data.output = base64.b64encode(clip.audio).decode("ascii")
-                data.output_format = clip.format
-                data.truncated = clip.truncated
+                data.attach(clip)
         elif isinstance(data, RealtimeTranscriptionSpanData) and clip is not None:
-            data.input = base64.b64encode(clip.audio).decode("ascii")
-            data.input_format = clip.format
-            data.truncated = clip.truncated
+            data.attach(clip)
 
     def _set_handoff_target(self, command: SetHandoffTarget) -> None:
         data = self._spans[command.span_id].span_data
