@@ -248,7 +248,12 @@ class AudioRecorder:
             growing = self._responses[response_id] = _Growing(fmt, self.limit(fmt))
             while len(self._responses) > CLIPS_HELD:
                 self._responses.popitem(last=False)
-        growing.add(data)
+        size = growing.size + len(data)
+        if size <= growing.limit:  # nearly always: one append, no call
+            growing.chunks.append(data)
+            growing.size = size
+        else:
+            growing.add(data)
 
     # -- the caller's side ----------------------------------------------------------------
 

@@ -988,17 +988,23 @@ class RecordingEventQueue(TappedEventQueue):
     so a session that records no audio never runs this code."""
 
     def _put(self, item: Any) -> None:
-        TappedEventQueue._put(self, item)
         if type(item) is RealtimeRawModelEvent:
             data = item.data
-            if type(data) is RealtimeModelAudioEvent:
+            if type(data) is RealtimeModelAudioEvent:  # the tapped queue's path, then keep it
+                self._queue.append(item)  # type: ignore[attr-defined]
                 tap = self._realtime_spans_tap
+                if data.response_id == tap.audio_response:
+                    tap.audio_bytes += len(data.data)
+                elif tap.live:
+                    tap.audio_starts(data)
                 recorder = tap.recorder
                 if recorder is not None:
                     try:
                         recorder.agent_audio(data.response_id, data.data)
                     except Exception as error:
                         tap.fail(error)
+                return
+        TappedEventQueue._put(self, item)
 
 
 def tap_event_queue(session: RealtimeSession, tap: SessionTap) -> None:
