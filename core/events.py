@@ -9,6 +9,7 @@ an opaque integer key chosen by the adapter, errors are plain text, and anything
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -60,18 +61,29 @@ _mapping = _is(Mapping)
 
 
 def _opt_time(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A validator for a moment or a duration in milliseconds: a number, or ``None``."""
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+    """A validator for a moment (seconds on the adapter's clock): a finite number, or
+    ``None``."""
+    if value is None:
         return
-    raise TypeError(
-        f"'{attribute.name}' must be a number or None, got {value!r} ({type(value).__name__})"
-    )
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(
+            f"'{attribute.name}' must be a number or None, got {value!r} ({type(value).__name__})"
+        )
+    if not math.isfinite(value):
+        raise ValueError(f"'{attribute.name}' must be a finite number, got {value!r}")
 
 
 def _time(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         raise TypeError(f"'{attribute.name}' must be a number, got None")
     _opt_time(_inst, attribute, value)
+
+
+def _opt_duration(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A validator for a duration in milliseconds: a finite number >= 0, or ``None``."""
+    _opt_time(_inst, attribute, value)
+    if value is not None and value < 0:  # type: ignore[operator]
+        raise ValueError(f"'{attribute.name}' must not be negative, got {value!r}")
 
 
 @attrs.frozen
@@ -303,7 +315,7 @@ class AudioInterrupted:
 
     item_id: str | None = attrs.field(default=None, validator=_opt_str)
     at: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
-    generated_ms: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
+    generated_ms: float | None = attrs.field(default=None, validator=_opt_duration, kw_only=True)
 
 
 @attrs.frozen
@@ -618,7 +630,7 @@ class AgentSaid:
 
     response_id: str | None = attrs.field(validator=_opt_str)
     text: str | None = attrs.field(default=None, validator=_opt_str)
-    audio_ms: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
+    audio_ms: float | None = attrs.field(default=None, validator=_opt_duration, kw_only=True)
 
 
 @attrs.frozen

@@ -34,7 +34,14 @@ from realtime_spans.adapters import (
 from realtime_spans.core import (
     EVENT_TYPES,
     AgentActivated,
+    AgentSaid,
     AudioInterrupted,
+    AudioStarted,
+    CallerAudioCommitted,
+    CallerSpeechStarted,
+    CallerSpeechStopped,
+    CallerTranscribed,
+    CallerTranscriptionFailed,
     Command,
     Diagnostic,
     EndSpan,
@@ -43,12 +50,16 @@ from realtime_spans.core import (
     ErrorReported,
     GuardrailTripped,
     HandoffRoute,
+    MessageSent,
+    ModelConfigured,
     OpenTrace,
     ServerSessionIdentified,
     SessionClosed,
     SessionStarted,
     SpanMachine,
     StartSpan,
+    TextStarted,
+    TimerFired,
     ToolApprovalRequested,
     ToolApproved,
     ToolCalled,
@@ -260,10 +271,10 @@ VALID: dict[type[Any], dict[str, Any]] = {
         "handoffs": (HandoffRoute("transfer_to_b", "b"),),
         "call_id": "c",
     },
-    TurnStarted: {"response_id": "r"},
+    TurnStarted: {"response_id": "r", "at": 1.0},
     UsageReported: {"usage": Usage(total_tokens=1)},
-    TurnEnded: {"response_id": "r"},
-    AudioInterrupted: {},
+    TurnEnded: {"response_id": "r", "at": 1.0},
+    AudioInterrupted: {"item_id": "i", "at": 1.0, "generated_ms": 1.0},
     ToolCalled: {"call_id": "c", "name": "t", "arguments": "{}"},
     ToolApprovalRequested: {"call_id": "c"},
     ToolApproved: {"call_id": "c"},
@@ -277,6 +288,22 @@ VALID: dict[type[Any], dict[str, Any]] = {
     ServerSessionIdentified: {"session_id": "s"},
     EntryFailed: {"error": _ERROR},
     SessionClosed: {"error": _ERROR},
+    ModelConfigured: {
+        "model": "m",
+        "config": {"voice": "v"},
+        "transcription_model": "t",
+        "input_format": "pcm16",
+    },
+    CallerSpeechStarted: {"item_id": "i", "at": 1.0},
+    CallerSpeechStopped: {"item_id": "i", "at": 1.0},
+    CallerAudioCommitted: {"item_id": "i", "at": 1.0},
+    CallerTranscribed: {"item_id": "i", "transcript": "t", "at": 1.0},
+    CallerTranscriptionFailed: {"item_id": "i", "error": _ERROR, "at": 1.0},
+    MessageSent: {"text": "t", "at": 1.0, "call_id": "c"},
+    AudioStarted: {"response_id": "r", "item_id": "i", "at": 1.0},
+    TextStarted: {"response_id": "r", "at": 1.0},
+    AgentSaid: {"response_id": "r", "text": "t", "audio_ms": 1.0},
+    TimerFired: {"token": 1, "at": 1.0},
 }
 
 
@@ -294,15 +321,21 @@ def test_every_event_type_is_covered() -> None:
         kind(**arguments)  # each valid example really is valid
 
 
+def _numbers(field: attrs.Attribute[Any]) -> bool:
+    """A field of moments or durations: a float is right there."""
+    return "float" in str(field.type)
+
+
 _field_cases = [
-    pytest.param(kind, field.name, id=f"{kind.__name__}.{field.name}")
+    pytest.param(kind, field.name, wrong, id=f"{type(wrong).__name__}-{kind.__name__}.{field.name}")
     for kind in VALID
     for field in attrs.fields(kind)
+    for wrong in _WRONG
+    if not (isinstance(wrong, float) and _numbers(field))
 ]
 
 
-@pytest.mark.parametrize(("kind", "field"), _field_cases)
-@pytest.mark.parametrize("wrong", _WRONG, ids=lambda value: type(value).__name__)
+@pytest.mark.parametrize(("kind", "field", "wrong"), _field_cases)
 def test_event_constructors_refuse_wrong_field_types(
     kind: type[Any], field: str, wrong: Any
 ) -> None:
@@ -327,6 +360,15 @@ def test_event_constructors_refuse_wrong_field_types(
         (lambda: HandoffRoute("t", None), TypeError),
         (lambda: SessionStarted("s", open_trace="yes"), TypeError),
         (lambda: SessionStarted("s", metadata=[("k", "v")]), TypeError),
+        (lambda: SessionStarted("s", record_audio="yes"), TypeError),
+        (lambda: TurnStarted("r", at=float("nan")), ValueError),
+        (lambda: TurnEnded("r", at=float("inf")), ValueError),
+        (lambda: CallerSpeechStopped("i", at=True), TypeError),
+        (lambda: CallerTranscribed("i", "t", at=None), TypeError),
+        (lambda: AudioInterrupted("i", generated_ms=-1.0), ValueError),
+        (lambda: AgentSaid("r", "t", audio_ms=float("nan")), ValueError),
+        (lambda: ModelConfigured("m", config=[("voice", "v")]), TypeError),
+        (lambda: TimerFired(1.5, at=1.0), TypeError),
     ],
 )
 def test_constructors_refuse_bad_values(build: Callable[[], Any], error: type[Exception]) -> None:
