@@ -128,15 +128,26 @@ class Exchange:
         return round(played, 1)
 
     def measures(self, silence_ms: int | float | None) -> dict[str, float | int]:
-        """The turn's latencies, as far as their events happened."""
+        """The turn's latencies, as far as their events happened, in order (a clock whose
+        stop came before its start is no latency: it is left out, never negative).
+
+        Example:
+            >>> exchange = Exchange(generation_span=4, started_at=1.0, inputs=[])
+            >>> exchange.first_audio_at = 1.25
+            >>> exchange.measures(None)
+            {'time_to_first_audio_ms': 250.0}
+            >>> exchange.first_audio_at = 0.5  # before the turn started: not a latency
+            >>> exchange.measures(None)
+            {}
+        """
         out: dict[str, float | int] = {}
         started = self.started_at
         first_audio = self.first_audio_at
         if started is not None:
             if first_audio is not None:
-                out["time_to_first_audio_ms"] = _ms(first_audio - started)
+                _put_span(out, "time_to_first_audio_ms", started, first_audio)
             elif self.first_text_at is not None:
-                out["time_to_first_text_ms"] = _ms(self.first_text_at - started)
+                _put_span(out, "time_to_first_text_ms", started, self.first_text_at)
         speech = self.answered_speech()
         if speech is not None:
             assert speech.stopped_at is not None
@@ -145,12 +156,17 @@ class Exchange:
                 if silence_ms is not None:
                     out["silence_duration_ms"] = silence_ms
             if speech.transcribed_at is not None:
-                out["transcription_delay_ms"] = _ms(speech.transcribed_at - speech.stopped_at)
+                _put_span(out, "transcription_delay_ms", speech.stopped_at, speech.transcribed_at)
         if self.audio_ms is not None:
             out["audio_generated_ms"] = round(self.audio_ms, 1)
         if self.heard_ms is not None:
             out["audio_heard_ms"] = self.heard_ms
         return out
+
+
+def _put_span(out: dict[str, float | int], name: str, start: float, stop: float) -> None:
+    if stop >= start:
+        out[name] = _ms(stop - start)
 
 
 @attrs.define

@@ -12,6 +12,7 @@ by command; the state of the session is checked after every event and at the end
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -30,10 +31,18 @@ from realtime_spans.core import (
     SESSION_SPAN_ID,
     TRACE_KEY_SERVER_SESSION,
     AgentActivated,
+    AgentSaid,
     AgentSpec,
     AnnotateSpan,
     AnnotateTrace,
+    AttachAudio,
     AudioInterrupted,
+    AudioStarted,
+    CallerAudioCommitted,
+    CallerSpeechStarted,
+    CallerSpeechStopped,
+    CallerTranscribed,
+    CallerTranscriptionFailed,
     CloseTrace,
     Command,
     Diagnostic,
@@ -43,10 +52,13 @@ from realtime_spans.core import (
     ErrorReported,
     FlagTurn,
     FunctionSpec,
+    GenerationSpec,
     GuardrailSpec,
     GuardrailTripped,
     HandoffRoute,
     HandoffSpec,
+    MessageSent,
+    ModelConfigured,
     OpenTrace,
     ServerSessionIdentified,
     SessionClosed,
@@ -54,10 +66,16 @@ from realtime_spans.core import (
     SessionStarted,
     SetError,
     SetHandoffTarget,
+    SetMeasures,
+    SetMessages,
     SetOutput,
+    SetTimer,
     SetUsage,
     SpanMachine,
+    SpeechSpec,
     StartSpan,
+    TextStarted,
+    TimerFired,
     ToolApprovalRequested,
     ToolApproved,
     ToolCalled,
@@ -65,6 +83,7 @@ from realtime_spans.core import (
     ToolGuardrailRejected,
     ToolOutputSent,
     ToolRejected,
+    TranscriptionSpec,
     TransportFailed,
     TurnEnded,
     TurnSpec,
@@ -84,6 +103,9 @@ HANDOFF_TOOLS = ("to_billing", "to_sales", "to_greeter")
 CALL_IDS = ("call_1", "call_2", "call_3", "call_4", "call_5")
 RESPONSE_IDS = ("resp_1", "resp_2", "resp_3")
 GUARDRAILS = ("no_refunds", "polite")
+ITEM_IDS = ("item_1", "item_2", "item_3")
+MODELS = ("gpt-realtime", "gpt-4o-realtime-preview")
+TRANSCRIBERS = ("gpt-4o-transcribe", "whisper-1")
 
 WITH_AGENT = frozenset({AGENT_ACTIVE, HANDING_OFF})
 
@@ -109,6 +131,18 @@ session_starts = st.builds(
     metadata=st.none() | st.just({"team": "voice"}),
     open_trace=st.booleans(),
     tracing_enabled=st.booleans(),
+    record_audio=st.booleans(),
+)
+#: Any moment: for events drawn with no clock (the state machine below keeps one).
+moments = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+durations = st.floats(min_value=0, max_value=1e5, allow_nan=False)
+item_ids = st.sampled_from(ITEM_IDS)
+model_configurations = st.builds(
+    ModelConfigured,
+    st.none() | st.sampled_from(MODELS),
+    st.sampled_from(({}, {"voice": "marin"}, {"voice": "marin", "modalities": ["text"]})),
+    transcription_model=st.none() | st.sampled_from(TRANSCRIBERS),
+    input_format=st.none() | st.just("pcm16"),
 )
 
 
@@ -177,10 +211,15 @@ garbage = st.integers(min_value=0, max_value=len(GARBAGE) - 1).map(GARBAGE.__get
 EVENT_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     SessionStarted: session_starts,
     AgentActivated: agent_activations(optional_call_ids),
-    TurnStarted: st.builds(TurnStarted, optional_response_ids),
+    TurnStarted: st.builds(TurnStarted, optional_response_ids, at=st.none() | moments),
     UsageReported: st.builds(UsageReported, usages),
-    TurnEnded: st.builds(TurnEnded, optional_response_ids),
-    AudioInterrupted: st.just(AudioInterrupted()),
+    TurnEnded: st.builds(TurnEnded, optional_response_ids, at=st.none() | moments),
+    AudioInterrupted: st.builds(
+        AudioInterrupted,
+        st.none() | item_ids,
+        at=st.none() | moments,
+        generated_ms=st.none() | durations,
+    ),
     ToolCalled: st.builds(
         ToolCalled,
         st.sampled_from(CALL_IDS),
@@ -205,6 +244,19 @@ EVENT_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     ServerSessionIdentified: st.builds(ServerSessionIdentified, st.just("sess_1")),
     EntryFailed: st.builds(EntryFailed, error_infos),
     SessionClosed: st.builds(SessionClosed, st.none() | error_infos),
+    ModelConfigured: model_configurations,
+    CallerSpeechStarted: st.builds(CallerSpeechStarted, item_ids, at=moments),
+    CallerSpeechStopped: st.builds(CallerSpeechStopped, item_ids, at=moments),
+    CallerAudioCommitted: st.builds(CallerAudioCommitted, item_ids, at=moments),
+    CallerTranscribed: st.builds(CallerTranscribed, item_ids, st.none() | texts, at=moments),
+    CallerTranscriptionFailed: st.builds(
+        CallerTranscriptionFailed, item_ids, error_infos, at=moments
+    ),
+    MessageSent: st.builds(MessageSent, st.none() | texts, at=moments, call_id=optional_call_ids),
+    AudioStarted: st.builds(AudioStarted, optional_response_ids, st.none() | item_ids, at=moments),
+    TextStarted: st.builds(TextStarted, optional_response_ids, at=moments),
+    AgentSaid: st.builds(AgentSaid, optional_response_ids, st.none() | texts, audio_ms=durations),
+    TimerFired: st.builds(TimerFired, st.integers(min_value=0, max_value=20), at=moments),
 }
 any_event = st.one_of(*EVENT_STRATEGIES.values())
 any_input = st.one_of(any_event, garbage)
@@ -253,6 +305,8 @@ class SpanTree:
         self.traces_opened = 0
         self.traces_closed = 0
         self.finished = False  # the session span has ended
+        self.timers: set[int] = set()  # turns whose end waits for their audio to play out
+        self.interruptions = 0
 
     # queries
 
@@ -265,6 +319,18 @@ class SpanTree:
 
     def open_children(self, span_id: int) -> list[_Span]:
         return [self.spans[c] for c in self.spans[span_id].children if self.spans[c].open]
+
+    def generation_of(self, turn_id: int) -> _Span:
+        (generation,) = (
+            self.spans[c]
+            for c in self.spans[turn_id].children
+            if isinstance(self.spans[c].spec, GenerationSpec)
+        )
+        return generation
+
+    def generating_turns(self) -> list[_Span]:
+        """Open turns whose response is still generating (their generation span is open)."""
+        return [t for t in self.open_spans(TurnSpec) if self.generation_of(t.span_id).open]
 
     def _require_open(self, span_id: int, *kinds: type) -> _Span:
         span = self.spans.get(span_id)
@@ -301,17 +367,35 @@ class SpanTree:
                 still_open = self.open_children(span_id)
                 assert not still_open, f"span {span_id} ends before its children {still_open}"
                 span.open = False
+                self.timers.discard(span_id)
                 if span_id == self.session:
                     self.finished = True
             case SetUsage(span_id=span_id):
-                self._require_open(span_id, TurnSpec, SessionSpec)
+                self._require_open(span_id, TurnSpec, SessionSpec, GenerationSpec)
             case SetOutput(span_id=span_id):
-                self._require_open(span_id, FunctionSpec)
+                self._require_open(span_id, FunctionSpec, TranscriptionSpec)
+            case SetMessages(span_id=span_id, input=inputs, output=outputs):
+                self._require_open(span_id, GenerationSpec)
+                for message in (*inputs, *outputs):
+                    assert message["role"] in ("user", "tool", "assistant"), message
+                assert all(m["role"] == "assistant" for m in outputs)
+            case SetMeasures(span_id=span_id, measures=measures):
+                span = self._require_open(span_id, TurnSpec, SessionSpec)
+                self._check_measures(span, measures)
+            case SetTimer(token=token):
+                self._require_open(token, TurnSpec)
+                assert not self.generation_of(token).open, "a timer for a turn still generating"
+                assert token not in self.timers, "a second timer for one turn"
+                self.timers.add(token)
+            case AttachAudio(span_id=span_id, source=source):
+                span = self._require_open(span_id, SpeechSpec, TranscriptionSpec)
+                assert source == ("agent" if isinstance(span.spec, SpeechSpec) else "caller")
             case SetHandoffTarget(span_id=span_id):
                 self._require_open(span_id, HandoffSpec)
             case FlagTurn(span_id=span_id, flag=flag):
                 self._require_open(span_id, TurnSpec)
                 assert flag in ("interrupted", "cut_off")
+                self.interruptions += flag == "interrupted"
             case SetError(span_id=span_id):
                 span = self._require_open(span_id)
                 span.errors += 1
@@ -320,6 +404,21 @@ class SpanTree:
                 pass
             case _:
                 raise AssertionError(f"not a command: {command!r}")
+
+    def _check_measures(self, span: _Span, measures: Any) -> None:
+        """Latencies are finite and non-negative; the caller heard at most what was made;
+        the session's summary counts what the tree saw."""
+        for name, value in measures.items():
+            assert isinstance(value, int | float) and not isinstance(value, bool), (name, value)
+            assert math.isfinite(value) and value >= 0, f"{name} = {value}"
+        heard, generated = measures.get("audio_heard_ms"), measures.get("audio_generated_ms")
+        if heard is not None and generated is not None:
+            assert heard <= generated, measures
+        if isinstance(span.spec, SessionSpec):
+            assert measures["turns"] == self.turns_started
+            assert measures["interruptions"] == self.interruptions
+            if "voice_to_voice_max_ms" in measures:
+                assert measures["voice_to_voice_median_ms"] <= measures["voice_to_voice_max_ms"]
 
     def _start(self, span_id: int, parent_id: int | None, spec: Any) -> None:
         assert not self.finished, f"span {span_id} started after the session ended"
@@ -348,6 +447,21 @@ class SpanTree:
                 assert parent_id == self.active_agent, "call not under the requesting agent"
                 if isinstance(spec, HandoffSpec):
                     assert spec.from_agent == self.spans[parent_id].spec.name
+            case GenerationSpec():
+                parent = self.spans[parent_id]  # type: ignore[index]
+                assert isinstance(parent.spec, TurnSpec), "a generation not under a turn"
+                assert parent.children == [span_id], "not the turn's first and only generation"
+            case SpeechSpec():
+                parent = self.spans[parent_id]  # type: ignore[index]
+                assert isinstance(parent.spec, TurnSpec), "speech not under a turn"
+                assert self.spans[parent.children[0]].open, "speech after its generation ended"
+                assert not any(
+                    isinstance(self.spans[c].spec, SpeechSpec) for c in parent.children[:-1]
+                )
+            case TranscriptionSpec():
+                assert parent_id in (self.session, self.active_agent), (
+                    "a transcription not under the active agent or the session"
+                )
             case GuardrailSpec(triggered=triggered):
                 assert triggered
                 assert parent_id is not None
@@ -358,6 +472,11 @@ class SpanTree:
 
 
 # -- the state machine test ----------------------------------------------------------------
+
+
+def _due(out: Sequence[Command]) -> float:
+    """When the turn's audio will have played out, by the SetTimer among ``out``."""
+    return next((c.due for c in out if isinstance(c, SetTimer)), math.nan)
 
 
 def _copy_event(event: object) -> object:
@@ -373,6 +492,8 @@ class _Before:
     call_errored: bool
     call_id_used: bool  # some ToolCalled with this id already opened a span
     turn_span: _Span | None  # the open turn of the event's response id
+    generating: _Span | None  # the generating turn the machine matches to the event
+    timer_pending: bool  # a TimerFired's turn waits for its audio to play out
     session_errored: bool
     error_target: tuple[int, bool]  # the latest open turn, else the session: (id, errored)
     active_agent: tuple[int, bool] | None  # the active agent span: (id, errored)
@@ -395,6 +516,7 @@ class MachineProperties(RuleBasedStateMachine):
         self.usage_pending: Usage | None = None  # reported, not yet on a turn
         self.usage_total: Usage | None = None  # reported in the whole session
         self.steps_ok = True
+        self.now = 0.0  # the adapter's clock, seconds: it never goes back
 
     # -- feeding and checking ----------------------------------------------------------
 
@@ -475,8 +597,11 @@ class MachineProperties(RuleBasedStateMachine):
                 if span.spec.response_id == response_id:
                     turn_span = span
                     break
+        generating = None
+        if type(event) in EVENT_TYPES and hasattr(event, "response_id"):
+            generating = self._generating_for(response_id)
         session = self.tree.spans.get(self.tree.session or 0)
-        turns = self.tree.open_spans(TurnSpec)
+        turns = self.tree.generating_turns()
         target = turns[-1] if turns else session
         active = self.tree.spans.get(self.tree.active_agent or 0)
         return _Before(
@@ -490,8 +615,21 @@ class MachineProperties(RuleBasedStateMachine):
             call_errored=call_span is not None and call_span.errors > 0,
             call_id_used=call_id in self.call_of_span.values(),
             turn_span=turn_span,
+            generating=generating,
+            timer_pending=isinstance(event, TimerFired) and event.token in self.tree.timers,
             session_errored=session is not None and session.errors > 0,
         )
+
+    def _generating_for(self, response_id: str | None) -> _Span | None:
+        """The turn the machine gives a response's event: the generating turn of that
+        response id, else the newest generating turn without one (``None``: the newest)."""
+        turns = self.tree.generating_turns()
+        if response_id is None:
+            return turns[-1] if turns else None
+        for turn in turns:
+            if turn.spec.response_id == response_id:
+                return turn
+        return next((t for t in reversed(turns) if t.spec.response_id is None), None)
 
     def _check_usage(self, event: object, out: tuple[Command, ...]) -> None:
         """Usage reported while a turn is open goes to the turn that ends next (usage with
@@ -499,7 +637,7 @@ class MachineProperties(RuleBasedStateMachine):
         everything reported goes to the session span."""
         if isinstance(event, UsageReported):
             pending, total = self.usage_pending, self.usage_total
-            if self.tree.open_spans(TurnSpec):
+            if self.tree.generating_turns():
                 self.usage_pending = event.usage if pending is None else pending + event.usage
             self.usage_total = event.usage if total is None else total + event.usage
         for command in out:
@@ -507,11 +645,12 @@ class MachineProperties(RuleBasedStateMachine):
                 assert command.usage == self.usage_total, "session usage is not the sum"
             elif isinstance(command, SetUsage):
                 assert command.usage == self.usage_pending, "turn usage is not what was reported"
-                self.usage_pending = None
+                if isinstance(self.tree.spans[command.span_id].spec, TurnSpec):
+                    self.usage_pending = None  # the generation's first, then its turn's
             elif isinstance(command, EndSpan) and isinstance(
-                self.tree.spans[command.span_id].spec, TurnSpec
+                self.tree.spans[command.span_id].spec, GenerationSpec
             ):
-                assert self.usage_pending is None, "a turn ended without the pending usage"
+                assert self.usage_pending is None, "a response ended without the pending usage"
         if isinstance(event, SessionClosed | EntryFailed) and self.tree.session is not None:
             assert (SetUsage(self.tree.session, self.usage_total) in out) == (
                 self.usage_total is not None
@@ -582,11 +721,24 @@ class MachineProperties(RuleBasedStateMachine):
                 if before.turn_span is not None:
                     assert out == (), "a late turn_started opened a second turn"
                 else:
-                    (start,) = out
-                    assert isinstance(start, StartSpan)
+                    start, generation = out
+                    assert isinstance(start, StartSpan) and isinstance(generation, StartSpan)
                     assert start.spec.response_id == response_id  # type: ignore[union-attr]
-            case TurnEnded() if before.turn_span is not None:
-                assert before.turn_span.span_id in ended, "the turn of that response stayed open"
+                    assert generation.parent_id == start.span_id
+            case TurnEnded() if before.generating is not None:
+                turn = before.generating.span_id
+                assert self.tree.generation_of(turn).span_id in ended, "the response went on"
+                assert (turn in ended) != (SetTimer(turn, _due(out)) in out), (
+                    "the turn neither ended nor waits for its audio"
+                )
+            case TimerFired(token=token):
+                if before.timer_pending:
+                    assert token in ended, "the turn's audio played out, yet it stayed open"
+                else:
+                    assert out == (), "a stale timer changed spans"
+            case AudioInterrupted():
+                flags = [c for c in out if isinstance(c, FlagTurn)]
+                assert len(flags) <= 1 and all(f.flag == "interrupted" for f in flags)
             case SessionClosed(error=error) | EntryFailed(error=error) if self.tree.session:
                 assert ended[-1] == self.tree.session, "the session span did not end last"
                 if isinstance(event, EntryFailed) and before.active_agent is not None:
@@ -709,10 +861,19 @@ class MachineProperties(RuleBasedStateMachine):
         )
         self.feed(data.draw(agent_activations(call_ids)))
 
+    def _tick(self, data: st.DataObject) -> float:
+        """The clock moves on by a drawn step (often none): the moment of the next event."""
+        self.now += data.draw(st.sampled_from((0.0, 0.05, 0.4, 1.5, 30.0)), label="seconds later")
+        return self.now
+
+    def _response_id(self, data: st.DataObject) -> str | None:
+        open_ids = [s.spec.response_id for s in self.tree.open_spans(TurnSpec)]
+        return self._fitting_or_not(data, open_ids, optional_response_ids)  # type: ignore[no-any-return]
+
     @rule(data=st.data())
     def turn_started(self, data: st.DataObject) -> None:
-        open_ids = [s.spec.response_id for s in self.tree.open_spans(TurnSpec)]
-        self.feed(TurnStarted(self._fitting_or_not(data, open_ids, optional_response_ids)))
+        response_id = self._response_id(data)
+        self.feed(TurnStarted(response_id, at=self._tick(data)))
 
     @rule(usage=usages)
     def usage_reported(self, usage: Usage) -> None:
@@ -720,12 +881,65 @@ class MachineProperties(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def turn_ended(self, data: st.DataObject) -> None:
-        open_ids = [s.spec.response_id for s in self.tree.open_spans(TurnSpec)]
-        self.feed(TurnEnded(self._fitting_or_not(data, open_ids, optional_response_ids)))
+        response_id = self._response_id(data)
+        at = data.draw(st.none() | st.builds(self._tick, st.just(data)), label="at")
+        self.feed(TurnEnded(response_id, at=at))
 
-    @rule()
-    def audio_interrupted(self) -> None:
-        self.feed(AudioInterrupted())
+    @rule(data=st.data(), item_id=st.none() | item_ids, generated_ms=st.none() | durations)
+    def audio_interrupted(
+        self, data: st.DataObject, item_id: str | None, generated_ms: float | None
+    ) -> None:
+        self.feed(AudioInterrupted(item_id, at=self._tick(data), generated_ms=generated_ms))
+
+    @rule(event=model_configurations)
+    def model_configured(self, event: ModelConfigured) -> None:
+        self.feed(event)
+
+    @rule(data=st.data(), item_id=item_ids)
+    def caller_speech_started(self, data: st.DataObject, item_id: str) -> None:
+        self.feed(CallerSpeechStarted(item_id, at=self._tick(data)))
+
+    @rule(data=st.data(), item_id=item_ids)
+    def caller_speech_stopped(self, data: st.DataObject, item_id: str) -> None:
+        self.feed(CallerSpeechStopped(item_id, at=self._tick(data)))
+
+    @rule(data=st.data(), item_id=item_ids)
+    def caller_audio_committed(self, data: st.DataObject, item_id: str) -> None:
+        self.feed(CallerAudioCommitted(item_id, at=self._tick(data)))
+
+    @rule(data=st.data(), item_id=item_ids, transcript=st.none() | texts)
+    def caller_transcribed(self, data: st.DataObject, item_id: str, transcript: str | None) -> None:
+        self.feed(CallerTranscribed(item_id, transcript, at=self._tick(data)))
+
+    @rule(data=st.data(), item_id=item_ids, error=error_infos)
+    def caller_transcription_failed(
+        self, data: st.DataObject, item_id: str, error: ErrorInfo
+    ) -> None:
+        self.feed(CallerTranscriptionFailed(item_id, error, at=self._tick(data)))
+
+    @rule(data=st.data(), text=st.none() | texts)
+    def message_sent(self, data: st.DataObject, text: str | None) -> None:
+        call_id = self._call_id(data) if data.draw(st.booleans(), label="a tool's") else None
+        self.feed(MessageSent(text, at=self._tick(data), call_id=call_id))
+
+    @rule(data=st.data(), item_id=st.none() | item_ids)
+    def audio_started(self, data: st.DataObject, item_id: str | None) -> None:
+        response_id = self._response_id(data)
+        self.feed(AudioStarted(response_id, item_id, at=self._tick(data)))
+
+    @rule(data=st.data())
+    def text_started(self, data: st.DataObject) -> None:
+        response_id = self._response_id(data)
+        self.feed(TextStarted(response_id, at=self._tick(data)))
+
+    @rule(data=st.data(), text=st.none() | texts, audio_ms=st.none() | durations)
+    def agent_said(self, data: st.DataObject, text: str | None, audio_ms: float | None) -> None:
+        self.feed(AgentSaid(self._response_id(data), text, audio_ms=audio_ms))
+
+    @rule(data=st.data())
+    def timer_fired(self, data: st.DataObject) -> None:
+        token = self._fitting_or_not(data, sorted(self.tree.timers), st.integers(0, 20))
+        self.feed(TimerFired(token, at=self._tick(data)))
 
     @rule(data=st.data(), arguments=st.none() | texts)
     def tool_called(self, data: st.DataObject, arguments: str | None) -> None:
@@ -806,17 +1020,45 @@ class MachineProperties(RuleBasedStateMachine):
 
     # -- episodes: a few fitting events in a row, so that sessions get deep ---------------
 
-    @rule(data=st.data(), usage=st.none() | usages)
-    def a_whole_turn(self, data: st.DataObject, usage: Usage | None) -> None:
+    @rule(data=st.data(), usage=st.none() | usages, said=st.none() | texts)
+    def a_whole_turn(self, data: st.DataObject, usage: Usage | None, said: str | None) -> None:
+        """The caller speaks (or not), the model answers in audio or text, the caller
+        barges in (or not), the transcript comes before, during or after the response."""
+        item = self._fresh_id("item") if data.draw(st.booleans(), label="spoken") else None
+        if item is not None:
+            self.feed(CallerSpeechStarted(item, at=self._tick(data)))
+            self.feed(CallerSpeechStopped(item, at=self._tick(data)))
+            self.feed(CallerAudioCommitted(item, at=self._tick(data)))
+        when = data.draw(st.sampled_from(("before", "during", "after", "never")), label="heard")
+        if item is not None and when == "before":
+            self.feed(CallerTranscribed(item, "words", at=self._tick(data)))
         response_id = data.draw(st.none() | st.builds(self._fresh_id, st.just("resp")))
-        self.feed(TurnStarted(response_id))
-        if data.draw(st.booleans(), label="barge in"):
-            self.feed(AudioInterrupted())
+        self.feed(TurnStarted(response_id, at=self._tick(data)))
+        audio_item = self._fresh_id("audio")
+        spoken = data.draw(st.booleans(), label="audio answer")
+        if spoken:
+            self.feed(AudioStarted(response_id, audio_item, at=self._tick(data)))
+        else:
+            self.feed(TextStarted(response_id, at=self._tick(data)))
+        if item is not None and when == "during":
+            self.feed(CallerTranscribed(item, "words", at=self._tick(data)))
+        generated = data.draw(durations, label="audio ms") if spoken else None
+        if data.draw(_one_in(4), label="barge in while generating"):
+            self.feed(AudioInterrupted(audio_item, at=self._tick(data), generated_ms=generated))
+        self.feed(AgentSaid(response_id, said, audio_ms=generated))
         if usage is not None:
             self.feed(UsageReported(usage))
         if data.draw(_one_in(4), label="leave the turn open"):
             return
-        self.feed(TurnEnded(response_id))
+        self.feed(TurnEnded(response_id, at=self._tick(data)))
+        if item is not None and when == "after":
+            self.feed(CallerTranscribed(item, "words", at=self._tick(data)))
+        after = data.draw(st.sampled_from(("barge in", "played out", "nothing")), label="then")
+        if after == "barge in":
+            self.feed(AudioInterrupted(audio_item, at=self._tick(data), generated_ms=generated))
+        elif after == "played out":
+            for token in sorted(self.tree.timers):
+                self.feed(TimerFired(token, at=self._tick(data)))
 
     @rule(data=st.data(), arguments=st.none() | texts, output=st.none() | texts)
     def a_tool_round_trip(
