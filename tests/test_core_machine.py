@@ -18,11 +18,18 @@ from realtime_spans.core import (
     SESSION_SPAN_ID,
     TRACE_KEY_SERVER_SESSION,
     AgentActivated,
+    AgentSaid,
     AgentSpec,
     AnnotateSpan,
     AnnotateTrace,
     AudioInterrupted,
+    AudioStarted,
+    CallerAudioCommitted,
+    CallerSpeechStarted,
+    CallerSpeechStopped,
+    CallerTranscribed,
     CloseTrace,
+    Command,
     Diagnostic,
     EndSpan,
     EntryFailed,
@@ -30,10 +37,13 @@ from realtime_spans.core import (
     ErrorReported,
     FlagTurn,
     FunctionSpec,
+    GenerationSpec,
     GuardrailSpec,
     GuardrailTripped,
     HandoffRoute,
     HandoffSpec,
+    MessageSent,
+    ModelConfigured,
     OpenTrace,
     ServerSessionIdentified,
     SessionClosed,
@@ -41,10 +51,15 @@ from realtime_spans.core import (
     SessionStarted,
     SetError,
     SetHandoffTarget,
+    SetMeasures,
+    SetMessages,
     SetOutput,
+    SetTimer,
     SetUsage,
     SpanMachine,
     StartSpan,
+    TextStarted,
+    TimerFired,
     ToolApprovalRequested,
     ToolApproved,
     ToolCalled,
@@ -52,6 +67,7 @@ from realtime_spans.core import (
     ToolGuardrailRejected,
     ToolOutputSent,
     ToolRejected,
+    TranscriptionSpec,
     TransportFailed,
     TurnEnded,
     TurnSpec,
@@ -96,9 +112,34 @@ def _greeter_session(*, strict: bool = False, open_trace: bool = True) -> SpanMa
     return machine
 
 
-def _close_greeter_session() -> tuple[EndSpan | CloseTrace, ...]:
+def _summary(turns: int = 0, interruptions: int = 0) -> SetMeasures:
+    """The session span's summary, set just before it ends."""
+    return SetMeasures(SESSION, {"turns": turns, "interruptions": interruptions})
+
+
+def _close_greeter_session(turns: int = 0) -> tuple[Command, ...]:
     """What closing a session with nothing open but the Greeter gives."""
-    return (EndSpan(AGENT), EndSpan(SESSION), CloseTrace())
+    return (EndSpan(AGENT), _summary(turns), EndSpan(SESSION), CloseTrace())
+
+
+def _turn_starts(
+    turn: int, number: int, response_id: str | None, agent: str = "Greeter", parent: int = AGENT
+) -> tuple[StartSpan, StartSpan]:
+    """A turn span and, as its child, the response's generation span (id ``turn + 1``)."""
+    return (
+        StartSpan(turn, parent, TurnSpec(number, agent, response_id)),
+        StartSpan(turn + 1, turn, GenerationSpec(None, {})),
+    )
+
+
+def _response_ends(
+    turn: int, usage: Usage | None = None, output: tuple[dict[str, object], ...] = ()
+) -> tuple[Command, ...]:
+    """The response of ``turn`` is done: its generation (``turn + 1``) gets the usage (as
+    the turn does), the messages (none were sent in these logs), and ends."""
+    generation = turn + 1
+    usages = (SetUsage(generation, usage), SetUsage(turn, usage)) if usage is not None else ()
+    return (*usages, SetMessages(generation, (), output), EndSpan(generation))
 
 
 # -- entry and close ------------------------------------------------------------------------
@@ -115,7 +156,12 @@ def test_entry_without_an_active_trace_opens_one_and_closes_it_last() -> None:
     assert machine.feed(AgentActivated(GREETER, "Greeter")) == (
         StartSpan(2, SESSION, AgentSpec("Greeter", (), ())),
     )
-    assert machine.feed(SessionClosed()) == (EndSpan(2), EndSpan(SESSION), CloseTrace())
+    assert machine.feed(SessionClosed()) == (
+        EndSpan(2),
+        _summary(),
+        EndSpan(SESSION),
+        CloseTrace(),
+    )
     assert machine.state == CLOSED
 
 
@@ -124,7 +170,7 @@ def test_entry_inside_an_active_trace_joins_it_and_never_closes_it() -> None:
     start = SessionStarted("Support line", open_trace=False)
     # parent None: the span (or trace) current where the session was entered
     assert machine.feed(start) == (StartSpan(SESSION, None, SessionSpec("Support line")),)
-    assert machine.feed(SessionClosed()) == (EndSpan(SESSION),)
+    assert machine.feed(SessionClosed()) == (_summary(), EndSpan(SESSION))
 
 
 def test_entry_inside_an_active_trace_keeps_its_own_group_id_on_the_session_span() -> None:
@@ -175,15 +221,15 @@ def test_tracing_disabled_silences_the_whole_session() -> None:
 def test_a_turn_with_usage() -> None:
     machine = _greeter_session()
     usage = Usage(requests=1, input_tokens=10, output_tokens=5, total_tokens=15)
-    assert machine.feed(TurnStarted("resp_1")) == (
-        StartSpan(3, AGENT, TurnSpec(1, "Greeter", "resp_1")),
-    )
+    assert machine.feed(TurnStarted("resp_1")) == _turn_starts(3, 1, "resp_1")
     assert machine.feed(UsageReported(usage)) == ()  # held for the turn that ends next
-    assert machine.feed(TurnEnded("resp_1")) == (SetUsage(3, usage), EndSpan(3))
+    # the generation and its turn both carry the response's usage
+    assert machine.feed(TurnEnded("resp_1")) == (*_response_ends(3, usage), EndSpan(3))
     # the session span gets the totals at the close
     assert machine.feed(SessionClosed()) == (
         EndSpan(AGENT),
         SetUsage(SESSION, usage),
+        _summary(turns=1),
         EndSpan(SESSION),
         CloseTrace(),
     )
@@ -195,10 +241,10 @@ def test_turns_are_numbered_through_the_session_and_usage_adds_up() -> None:
     second = Usage(requests=1, output_tokens=4, total_tokens=4, output_text_tokens=4)
     machine.feed(TurnStarted("r1"))
     machine.feed(UsageReported(first))
-    assert machine.feed(TurnEnded("r1")) == (SetUsage(3, first), EndSpan(3))
-    assert machine.feed(TurnStarted("r2")) == (StartSpan(4, AGENT, TurnSpec(2, "Greeter", "r2")),)
+    assert machine.feed(TurnEnded("r1")) == (*_response_ends(3, first), EndSpan(3))
+    assert machine.feed(TurnStarted("r2")) == _turn_starts(5, 2, "r2")
     machine.feed(UsageReported(second))
-    assert machine.feed(TurnEnded("r2")) == (SetUsage(4, second), EndSpan(4))
+    assert machine.feed(TurnEnded("r2")) == (*_response_ends(5, second), EndSpan(5))
     total = Usage(
         requests=2,
         input_tokens=3,
@@ -212,14 +258,15 @@ def test_turns_are_numbered_through_the_session_and_usage_adds_up() -> None:
 
 def test_usage_goes_to_the_turn_that_ends_next() -> None:
     machine = _greeter_session()
-    machine.feed(TurnStarted("r1"))  # span 3
-    machine.feed(TurnStarted("r2"))  # span 4, overlapping
+    machine.feed(TurnStarted("r1"))  # span 3 (generation 4)
+    machine.feed(TurnStarted("r2"))  # span 5 (generation 6), overlapping
     part_1, part_2 = Usage(total_tokens=5), Usage(total_tokens=6)
     machine.feed(UsageReported(part_1))
     machine.feed(UsageReported(part_2))
     # usage carries no response id: both reports land on whichever turn ends first
-    assert machine.feed(TurnEnded("r1")) == (SetUsage(3, Usage(total_tokens=11)), EndSpan(3))
-    assert machine.feed(TurnEnded("r2")) == (EndSpan(4),)
+    both = Usage(total_tokens=11)
+    assert machine.feed(TurnEnded("r1")) == (*_response_ends(3, both), EndSpan(3))
+    assert machine.feed(TurnEnded("r2")) == (*_response_ends(5), EndSpan(5))
 
 
 def test_usage_of_a_response_that_never_started_goes_to_no_turn() -> None:
@@ -232,7 +279,7 @@ def test_usage_of_a_response_that_never_started_goes_to_no_turn() -> None:
     )
     machine.feed(TurnStarted("r1"))
     machine.feed(UsageReported(own))
-    assert machine.feed(TurnEnded("r1")) == (SetUsage(3, own), EndSpan(3))
+    assert machine.feed(TurnEnded("r1")) == (*_response_ends(3, own), EndSpan(3))
     # the session's total is everything reported
     total = Usage(input_tokens=1007, total_tokens=1007)
     assert SetUsage(SESSION, total) in machine.feed(SessionClosed())
@@ -247,25 +294,25 @@ def test_usage_of_an_unmatched_turn_ended_is_not_the_open_turns() -> None:
         Diagnostic(AGENT_ACTIVE, "TurnEnded", "no open turn matches"),
     )
     machine.feed(UsageReported(own))
-    assert machine.feed(TurnEnded("r1")) == (SetUsage(3, own), EndSpan(3))
+    assert machine.feed(TurnEnded("r1")) == (*_response_ends(3, own), EndSpan(3))
 
 
 def test_a_late_duplicate_turn_started_is_ignored() -> None:
     machine = _greeter_session()
-    assert machine.feed(TurnStarted("r1")) == (StartSpan(3, AGENT, TurnSpec(1, "Greeter", "r1")),)
+    assert machine.feed(TurnStarted("r1")) == _turn_starts(3, 1, "r1")
     assert machine.feed(TurnStarted("r1")) == ()
-    assert machine.feed(TurnEnded("r1")) == (EndSpan(3),)
+    assert machine.feed(TurnEnded("r1")) == (*_response_ends(3), EndSpan(3))
     # once that turn has ended, the id may start a turn again
-    assert machine.feed(TurnStarted("r1")) == (StartSpan(4, AGENT, TurnSpec(2, "Greeter", "r1")),)
+    assert machine.feed(TurnStarted("r1")) == _turn_starts(5, 2, "r1")
 
 
 def test_turns_without_response_ids_end_latest_first() -> None:
     machine = _greeter_session()
     machine.feed(TurnStarted())  # 3
-    machine.feed(TurnStarted())  # 4: without ids, nothing says it is a duplicate
-    assert machine.feed(TurnEnded()) == (EndSpan(4),)
+    machine.feed(TurnStarted())  # 5: without ids, nothing says it is a duplicate
+    assert machine.feed(TurnEnded()) == (*_response_ends(5), EndSpan(5))
     # an id that no open turn has ends the latest turn that has no id
-    assert machine.feed(TurnEnded("r9")) == (EndSpan(3),)
+    assert machine.feed(TurnEnded("r9")) == (*_response_ends(3), EndSpan(3))
     assert machine.feed(TurnEnded()) == (
         Diagnostic(AGENT_ACTIVE, "TurnEnded", "no open turn matches"),
     )
@@ -277,7 +324,7 @@ def test_an_interruption_flags_the_open_turn_once() -> None:
     machine.feed(TurnStarted("r1"))
     assert machine.feed(AudioInterrupted()) == (FlagTurn(3, "interrupted"),)
     assert machine.feed(AudioInterrupted()) == ()
-    assert machine.feed(TurnEnded("r1")) == (EndSpan(3),)
+    assert machine.feed(TurnEnded("r1")) == (*_response_ends(3), EndSpan(3))
 
 
 def test_a_turn_open_at_the_close_is_cut_off_with_its_usage() -> None:
@@ -287,10 +334,11 @@ def test_a_turn_open_at_the_close_is_cut_off_with_its_usage() -> None:
     machine.feed(UsageReported(usage))
     assert machine.feed(SessionClosed()) == (
         FlagTurn(3, "cut_off"),
-        SetUsage(3, usage),
+        *_response_ends(3, usage),
         EndSpan(3),
         EndSpan(AGENT),
         SetUsage(SESSION, usage),
+        _summary(turns=1),
         EndSpan(SESSION),
         CloseTrace(),
     )
@@ -465,7 +513,7 @@ def test_a_handoff_completed_by_the_new_agent() -> None:
     assert machine.state == AGENT_ACTIVE
     # the handoff's transfer message is sent after the new agent is in place
     assert machine.feed(ToolOutputSent("h1", "transferred")) == ()
-    assert machine.feed(TurnStarted("r1")) == (StartSpan(5, 4, TurnSpec(1, "Specialist", "r1")),)
+    assert machine.feed(TurnStarted("r1")) == _turn_starts(5, 1, "r1", "Specialist", parent=4)
 
 
 def test_a_handoff_that_led_elsewhere_records_the_actual_target() -> None:
@@ -485,7 +533,7 @@ def test_a_failed_handoff_leaves_the_outgoing_agent_active() -> None:
     assert machine.feed(ToolFailed("h1", BOOM)) == (SetError(3, BOOM), EndSpan(3))
     assert machine.state == AGENT_ACTIVE
     # the Greeter is still the one taking turns
-    assert machine.feed(TurnStarted("r1")) == (StartSpan(4, AGENT, TurnSpec(1, "Greeter", "r1")),)
+    assert machine.feed(TurnStarted("r1")) == _turn_starts(4, 1, "r1")
 
 
 def test_a_handoff_cut_by_the_close() -> None:
@@ -539,7 +587,7 @@ def test_update_agent_while_a_tool_of_the_previous_agent_runs_defers_its_end() -
     assert machine.feed(AgentActivated(BILLING, "Billing")) == (
         StartSpan(4, SESSION, AgentSpec("Billing", (), ())),
     )
-    assert machine.feed(TurnStarted("r1")) == (StartSpan(5, 4, TurnSpec(1, "Billing", "r1")),)
+    assert machine.feed(TurnStarted("r1")) == _turn_starts(5, 1, "r1", "Billing", parent=4)
     # the Greeter's span ends with its last open child, right after it
     assert machine.feed(ToolOutputSent("c1", "found")) == (
         SetOutput(3, "found"),
@@ -548,8 +596,10 @@ def test_update_agent_while_a_tool_of_the_previous_agent_runs_defers_its_end() -
     )
     assert machine.feed(SessionClosed()) == (
         FlagTurn(5, "cut_off"),
+        *_response_ends(5),
         EndSpan(5),
         EndSpan(4),
+        _summary(turns=1),
         EndSpan(SESSION),
         CloseTrace(),
     )
@@ -560,7 +610,14 @@ def test_a_retired_agent_left_open_by_a_tool_ends_at_the_close_after_its_tool() 
     machine.feed(ToolCalled("c1", "lookup"))
     machine.feed(AgentActivated(BILLING, "Billing"))  # 4
     out = machine.feed(SessionClosed())
-    assert out[1:] == (EndSpan(3), EndSpan(AGENT), EndSpan(4), EndSpan(SESSION), CloseTrace())
+    assert out[1:] == (
+        EndSpan(3),
+        EndSpan(AGENT),
+        EndSpan(4),
+        _summary(),
+        EndSpan(SESSION),
+        CloseTrace(),
+    )
 
 
 def test_update_agent_with_nothing_open_ends_the_previous_agent_at_once() -> None:
@@ -645,9 +702,9 @@ def test_errors_go_to_the_call_then_the_turn_then_the_session() -> None:
     machine = _greeter_session()
     tool_error, turn_error, session_error = ErrorInfo("tool"), ErrorInfo("turn"), ErrorInfo("s")
     assert machine.feed(ErrorReported(session_error)) == (SetError(SESSION, session_error),)
-    machine.feed(TurnStarted("r1"))  # 3
-    machine.feed(ToolCalled("c1", "lookup"))  # 4
-    assert machine.feed(ErrorReported(tool_error, call_id="c1")) == (SetError(4, tool_error),)
+    machine.feed(TurnStarted("r1"))  # 3, its generation 4
+    machine.feed(ToolCalled("c1", "lookup"))  # 5
+    assert machine.feed(ErrorReported(tool_error, call_id="c1")) == (SetError(5, tool_error),)
     assert machine.feed(ErrorReported(turn_error)) == (SetError(3, turn_error),)
     # a call id no open call has: the latest open turn gets it (it has one already)
     assert machine.feed(ErrorReported(turn_error, call_id="c9")) == ()
@@ -669,8 +726,9 @@ def test_a_transport_failure_is_recorded_on_the_session_span() -> None:
     # the session then closes with its open turn cut off
     assert machine.feed(SessionClosed()) == (
         FlagTurn(3, "cut_off"),
+        *_response_ends(3),
         EndSpan(3),
-        *_close_greeter_session(),
+        *_close_greeter_session(turns=1),
     )
 
 
@@ -680,6 +738,7 @@ def test_a_failed_entry_ends_every_span_with_the_error() -> None:
     refused = ErrorInfo("connection refused")
     assert machine.feed(EntryFailed(refused)) == (
         SetError(SESSION, refused),
+        _summary(),
         EndSpan(SESSION),
         CloseTrace(),
     )
@@ -789,7 +848,9 @@ def test_a_strict_raise_leaves_the_machine_as_it_was() -> None:
     assert [strict.feed(e) for e in rest] == [untouched.feed(e) for e in rest]
     assert strict.state == untouched.state == CLOSED
     # lenient went on too; the usage before the unmatched TurnEnded("r9") was r9's
-    assert lenient.feed(TurnEnded("r1")) == (EndSpan(3),)
+    called = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": None}}
+    said = ({"role": "assistant", "content": None, "tool_calls": [called]},)
+    assert lenient.feed(TurnEnded("r1")) == (*_response_ends(3, output=said), EndSpan(3))
 
 
 def test_strict_mode_must_be_a_bool() -> None:
@@ -866,3 +927,208 @@ def test_events_are_frozen_values() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         event.name = "refund"  # type: ignore[misc]
     assert event == ToolCalled("c1", "lookup")
+
+
+# -- the conversation ---------------------------------------------------------------------------
+
+SETTINGS = ModelConfigured(
+    "gpt-realtime",
+    {"voice": "marin", "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}},
+    transcription_model="gpt-4o-transcribe",
+    input_format="pcm16",
+)
+GENERATION = GenerationSpec("gpt-realtime", SETTINGS.config)
+TRANSCRIPTION = TranscriptionSpec("gpt-4o-transcribe", "pcm16")
+
+
+def _spoken(machine: SpanMachine, item: str, stopped: float) -> None:
+    """The caller says one utterance that server VAD ends at ``stopped``."""
+    machine.feed(CallerSpeechStarted(item, at=stopped - 1.0))
+    machine.feed(CallerSpeechStopped(item, at=stopped))
+    machine.feed(CallerAudioCommitted(item, at=stopped))
+
+
+def test_a_spoken_turn_its_words_latencies_and_the_wait_for_its_audio() -> None:
+    machine = _greeter_session()
+    assert machine.feed(SETTINGS) == ()
+    assert machine.feed(CallerSpeechStarted("u1", at=9.5)) == (StartSpan(3, AGENT, TRANSCRIPTION),)
+    assert machine.feed(CallerSpeechStopped("u1", at=10.5)) == ()
+    assert machine.feed(CallerAudioCommitted("u1", at=10.5)) == ()
+    assert machine.feed(TurnStarted("r1", at=10.75)) == (
+        StartSpan(4, AGENT, TurnSpec(1, "Greeter", "r1")),
+        StartSpan(5, 4, GENERATION),
+    )
+    assert machine.feed(AudioStarted("r1", "a1", at=11.0)) == ()
+    # the transcript comes while the response is under way: its own span ends with it
+    assert machine.feed(CallerTranscribed("u1", "is it raining", at=11.25)) == (
+        SetOutput(3, "is it raining"),
+        EndSpan(3),
+    )
+    assert machine.feed(AgentSaid("r1", "It is.", audio_ms=2000.0)) == ()
+    # the response is done, its two seconds of audio are not: the turn waits for them
+    assert machine.feed(TurnEnded("r1", at=11.5)) == (
+        SetMessages(
+            5,
+            ({"role": "user", "content": "is it raining"},),
+            ({"role": "assistant", "content": "It is."},),
+        ),
+        EndSpan(5),
+        SetMeasures(
+            4,
+            {
+                "time_to_first_audio_ms": 250.0,
+                "voice_to_voice_ms": 500.0,
+                "silence_duration_ms": 500,
+                "transcription_delay_ms": 750.0,
+                "audio_generated_ms": 2000.0,
+            },
+        ),
+        SetTimer(4, 14.0),  # first audio + 2 s of audio + the playback grace
+    )
+    assert machine.feed(TimerFired(99, at=14.0)) == ()  # no such turn
+    assert machine.feed(TimerFired(4, at=14.0)) == (EndSpan(4),)
+    assert machine.feed(TimerFired(4, at=14.5)) == ()  # once only
+    assert machine.feed(SessionClosed()) == (
+        EndSpan(AGENT),
+        SetMeasures(
+            SESSION,
+            {
+                "turns": 1,
+                "interruptions": 0,
+                "voice_to_voice_median_ms": 500.0,
+                "voice_to_voice_max_ms": 500.0,
+            },
+        ),
+        EndSpan(SESSION),
+        CloseTrace(),
+    )
+
+
+def test_a_barge_in_after_the_response_ended_cuts_its_turn_with_what_was_heard() -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted("r1", at=1.0))  # 3, generation 4
+    machine.feed(AudioStarted("r1", "a1", at=1.0))
+    machine.feed(AgentSaid("r1", None, audio_ms=3000.0))
+    assert machine.feed(TurnEnded("r1", at=1.5))[-1] == SetTimer(3, 5.0)
+    # the caller speaks 0.75 s into the audio: the turn ends, interrupted, heard < generated
+    assert machine.feed(AudioInterrupted("a1", at=1.75, generated_ms=3000.0)) == (
+        FlagTurn(3, "interrupted"),
+        SetMeasures(
+            3,
+            {
+                "time_to_first_audio_ms": 0.0,
+                "audio_generated_ms": 3000.0,
+                "audio_heard_ms": 750.0,
+            },
+        ),
+        EndSpan(3),
+    )
+    assert machine.feed(TimerFired(3, at=5.0)) == ()  # the barge-in came first
+    assert machine.feed(SessionClosed())[1] == _summary(turns=1, interruptions=1)
+
+
+def test_heard_is_capped_at_what_was_generated() -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted("r1", at=1.0))
+    machine.feed(AudioStarted("r1", "a1", at=1.0))
+    out = machine.feed(AudioInterrupted("a1", at=9.0, generated_ms=400.0))  # still generating
+    assert out == (FlagTurn(3, "interrupted"),)
+    machine.feed(AgentSaid("r1", None, audio_ms=400.0))
+    measured = machine.feed(TurnEnded("r1", at=9.5))
+    assert (
+        SetMeasures(
+            3,
+            {"time_to_first_audio_ms": 0.0, "audio_generated_ms": 400.0, "audio_heard_ms": 400.0},
+        )
+        in measured
+    )
+    assert measured[-1] == EndSpan(3)  # interrupted: no wait for its audio
+
+
+def test_a_transcript_after_its_turn_ended_is_on_its_own_span_only() -> None:
+    machine = _greeter_session()
+    machine.feed(SETTINGS)
+    _spoken(machine, "u1", stopped=2.0)  # transcription span 3
+    machine.feed(TurnStarted("r1", at=2.5))  # 4, generation 5
+    # no transcript yet: the generation's message has no content, the turn ends at once
+    assert machine.feed(TurnEnded("r1", at=3.0)) == (
+        SetMessages(5, ({"role": "user", "content": None},), ()),
+        EndSpan(5),
+        EndSpan(4),
+    )
+    _spoken(machine, "u2", stopped=4.0)  # 6
+    machine.feed(TurnStarted("r2", at=4.5))  # 7, generation 8
+    # the first utterance's transcript arrives late: on span 3, on no generation
+    assert machine.feed(CallerTranscribed("u1", "first words", at=5.0)) == (
+        SetOutput(3, "first words"),
+        EndSpan(3),
+    )
+    machine.feed(CallerTranscribed("u2", "second words", at=5.0))
+    out = machine.feed(TurnEnded("r2", at=5.5))
+    assert out[0] == SetMessages(8, ({"role": "user", "content": "second words"},), ())
+
+
+def test_two_utterances_before_one_response_are_its_input_in_order() -> None:
+    machine = _greeter_session()
+    machine.feed(SETTINGS)
+    _spoken(machine, "u1", stopped=2.0)  # 3
+    _spoken(machine, "u2", stopped=3.0)  # 4
+    machine.feed(CallerTranscribed("u2", "two", at=3.5))  # the later one first
+    machine.feed(CallerTranscribed("u1", "one", at=3.6))
+    machine.feed(TurnStarted("r1", at=4.0))  # 5, generation 6
+    machine.feed(AudioStarted("r1", "a1", at=4.25))
+    out = machine.feed(TurnEnded("r1", at=4.5))
+    # it spoke, its transcript unknown: an assistant message with no content
+    assert out[0] == SetMessages(
+        6,
+        ({"role": "user", "content": "one"}, {"role": "user", "content": "two"}),
+        ({"role": "assistant", "content": None},),
+    )
+    # voice to voice from the end of the speech this response answers: the latest
+    measures = next(c for c in out if isinstance(c, SetMeasures)).measures
+    assert measures["voice_to_voice_ms"] == 1250.0
+
+
+def test_typed_messages_and_tool_outputs_are_the_next_responses_input() -> None:
+    machine = _greeter_session()
+    machine.feed(MessageSent("hello", at=1.0))
+    machine.feed(TurnStarted("r1", at=1.25))  # 3, generation 4
+    machine.feed(ToolCalled("c1", "lookup", '{"q": 1}'))  # 5
+    machine.feed(TextStarted("r1", at=1.5))
+    machine.feed(AgentSaid("r1", "Looking."))
+    out = machine.feed(TurnEnded("r1", at=2.0))
+    called = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "lookup", "arguments": '{"q": 1}'},
+    }
+    assert out[:3] == (
+        SetMessages(
+            4,
+            ({"role": "user", "content": "hello"},),
+            ({"role": "assistant", "content": "Looking.", "tool_calls": [called]},),
+        ),
+        EndSpan(4),
+        SetMeasures(3, {"time_to_first_text_ms": 250.0}),
+    )
+    machine.feed(MessageSent("found", at=2.5, call_id="c1"))
+    machine.feed(ToolOutputSent("c1", "found"))
+    machine.feed(TurnStarted("r2", at=3.0))  # 6, generation 7
+    out = machine.feed(TurnEnded("r2", at=3.5))
+    # a turn no caller speech started: no voice to voice, no measures at all here
+    assert out == (
+        SetMessages(7, ({"role": "tool", "tool_call_id": "c1", "content": "found"},), ()),
+        EndSpan(7),
+        EndSpan(6),
+    )
+
+
+def test_a_turn_playing_its_audio_at_the_close_ends_complete_not_cut_off() -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted("r1", at=1.0))
+    machine.feed(AudioStarted("r1", "a1", at=1.0))
+    machine.feed(AgentSaid("r1", None, audio_ms=5000.0))
+    machine.feed(TurnEnded("r1", at=1.5))
+    out = machine.feed(SessionClosed())
+    assert out[0] == EndSpan(3)
+    assert not any(isinstance(c, FlagTurn) for c in out)
