@@ -159,8 +159,11 @@ class Exchange:
                 _put_span(out, "transcription_delay_ms", speech.stopped_at, speech.transcribed_at)
         if self.audio_ms is not None:
             out["audio_generated_ms"] = round(self.audio_ms, 1)
-        if self.heard_ms is not None:
-            out["audio_heard_ms"] = self.heard_ms
+        if self.heard_ms is not None:  # cut while generating: at most what it came to
+            heard = self.heard_ms
+            out["audio_heard_ms"] = (
+                heard if self.audio_ms is None else round(min(heard, self.audio_ms), 1)
+            )
         return out
 
 

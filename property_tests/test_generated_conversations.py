@@ -45,6 +45,7 @@ only the sends that trigger the next model turn, each matched by call id or text
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import json
@@ -56,6 +57,7 @@ from typing import Any
 
 from agents import GuardrailFunctionOutput, RunContextWrapper, function_tool, output_guardrail
 from agents.realtime import RealtimeAgent, RealtimeRunner, realtime_handoff
+from agents.realtime.items import InputAudio, UserMessageItem
 from agents.realtime.model_events import (
     RealtimeModelAudioDoneEvent,
     RealtimeModelAudioEvent,
@@ -64,6 +66,9 @@ from agents.realtime.model_events import (
     RealtimeModelErrorEvent,
     RealtimeModelEvent,
     RealtimeModelExceptionEvent,
+    RealtimeModelInputAudioTranscriptionCompletedEvent,
+    RealtimeModelItemUpdatedEvent,
+    RealtimeModelOutputTextDeltaEvent,
     RealtimeModelRawServerEvent,
     RealtimeModelToolCallEvent,
     RealtimeModelTranscriptDeltaEvent,
@@ -276,7 +281,11 @@ def _make_cast() -> dict[str, RealtimeAgent[Any]]:
 
 AGENTS = _make_cast()
 #: Output guardrails run on every 20 characters of transcript.
-RUN_CONFIG: dict[str, Any] = {"guardrails_settings": {"debounce_text_length": 20}}
+RUN_CONFIG: dict[str, Any] = {
+    "guardrails_settings": {"debounce_text_length": 20},
+    # the caller's speech is transcribed: each utterance opens its transcription span
+    "model_settings": {"input_audio_transcription": {"model": "gpt-4o-transcribe"}},
+}
 AGENT_NAMES = tuple(AGENTS)
 
 #: What calling a name does, per active agent: "output" (a tool output is sent), "sync"
@@ -359,6 +368,19 @@ class Response:
     usage: tuple[int, int] | None
     after: tuple[tuple[Any, ...], ...]
     trigger: Call | None  # the call whose output triggers the next turn (if any)
+    #: the caller's utterance this response answers: (item id, transcript, when the
+    #: transcript comes: "before" the response, "during" it, "after" it, or "never")
+    caller: tuple[str, str, str] | None = None
+
+    @property
+    def said(self) -> str | None:
+        """What the response said (its transcript or text deltas, joined), if anything."""
+        parts = [item[1] for item in self.items if item[0] in ("transcript", "text")]
+        return "".join(parts) if parts else None
+
+    @property
+    def audio_chunks(self) -> int:
+        return sum(item[1] for item in self.items if item[0] == "audio")
 
     @property
     def calls(self) -> tuple[Call, ...]:
@@ -395,6 +417,7 @@ class Conversation:
     via: str  # "traced" | "instrument"
     sensitive: bool
     workflow_name: str | None
+    audio: bool = False  # include_audio=True
 
     @property
     def responses(self) -> tuple[Response, ...]:
@@ -423,13 +446,14 @@ def _content_items(
     names = ["audio", "transcript", "interrupt", "audio_done", "error"]
     kinds = st.sampled_from([*names, "trip"] if allow_trip else names)
     items: list[tuple[Any, ...]] = []
+    text_mode = not allow_trip and draw(st.integers(0, 3)) == 0  # a text-only response
     for kind in draw(st.lists(kinds, max_size=5)):
         if kind == "audio":
             items.append(("audio", draw(st.integers(1, 3))))
         elif kind == "transcript":
             # deltas past the debounce length (20, see RUN_CONFIG) run the output guardrail
             said = draw(st.text(alphabet="xyz ", min_size=0, max_size=30))
-            items.append(("transcript", f"{said} {SECRET}"))
+            items.append(("text" if text_mode else "transcript", f"{said} {SECRET}"))
         elif kind == "trip":  # the guardrail trips: the session interrupts the model
             items.append(("transcript", "please STOP " + "z" * draw(st.integers(8, 30))))
         elif kind == "error":
@@ -461,8 +485,17 @@ def _response(
         (kind[0], draw(st.integers(1, 1000))) if kind == ("ghost",) else kind
         for kind in draw(st.lists(after_kinds, max_size=1))
     ]
+    caller = None
+    if draw(st.booleans()):
+        when = draw(st.sampled_from(["before", "during", "after", "never"]))
+        caller = (f"user_{tag}", f"{draw(_words)} caller card {SECRET}", when)
+        if when == "during":
+            items.insert(draw(st.integers(0, len(items))), ("heard",))
+        elif when == "after":
+            after.insert(draw(st.integers(0, len(after))), ("heard",))
     return Response(
         tag=tag,
+        caller=caller,
         response_id=f"resp_{tag}" if draw(st.booleans()) else None,
         items=tuple(items),
         usage=(
@@ -601,6 +634,7 @@ def conversations(draw: st.DrawFn, *, parallel: bool, inline: bool | None = None
         via=draw(st.sampled_from(["traced", "instrument"])),
         sensitive=draw(st.booleans()),
         workflow_name=draw(st.sampled_from([None, "Support line"])),
+        audio=draw(st.booleans()),
     )
 
 
@@ -611,10 +645,34 @@ def _model_events(response: Response) -> list[RealtimeModelEvent]:
     rid = response.response_id
     stream_id = rid or f"anon_{response.tag}"
     item_id = f"item_{response.tag}"
-    events: list[RealtimeModelEvent] = [RealtimeModelTurnStartedEvent(response_id=rid)]
+    events: list[RealtimeModelEvent] = []
+    if response.caller is not None:  # the caller spoke: server VAD, commit, their audio item
+        user_item, transcript, when = response.caller
+        heard = RealtimeModelInputAudioTranscriptionCompletedEvent(
+            item_id=user_item, transcript=transcript
+        )
+        events += [
+            _server("input_audio_buffer.speech_started", user_item, audio_start_ms=0),
+            _server("input_audio_buffer.speech_stopped", user_item, audio_end_ms=600),
+            _server("input_audio_buffer.committed", user_item),
+            RealtimeModelItemUpdatedEvent(
+                item=UserMessageItem(item_id=user_item, content=[InputAudio(transcript=None)])
+            ),
+        ]
+        if when == "before":
+            events.append(heard)
+    events.append(RealtimeModelTurnStartedEvent(response_id=rid))
 
     def expand(item: tuple[Any, ...]) -> list[RealtimeModelEvent]:
         kind = item[0]
+        if kind == "heard":
+            return [heard]
+        if kind == "text":
+            return [
+                RealtimeModelOutputTextDeltaEvent(
+                    item_id=item_id, delta=item[1], response_id=stream_id
+                )
+            ]
         if kind == "audio":
             return [
                 RealtimeModelAudioEvent(
@@ -657,6 +715,10 @@ def _model_events(response: Response) -> list[RealtimeModelEvent]:
     for item in response.after:
         events.extend(expand(item))
     return events
+
+
+def _server(kind: str, item_id: str, **fields: Any) -> RealtimeModelRawServerEvent:
+    return RealtimeModelRawServerEvent(data={"type": kind, "item_id": item_id, **fields})
 
 
 def _usage_event(input_tokens: int, output_tokens: int) -> RealtimeModelUsageEvent:
@@ -930,7 +992,10 @@ _SEND_KINDS = {
 async def _run_once(conversation: Conversation, *, traced_run: bool, run: Run) -> None:
     token = _OBSERVED.set(run.observations)
     settled_token = _SETTLED.set(run.settled)
-    options: dict[str, Any] = {"include_sensitive_data": conversation.sensitive}
+    options: dict[str, Any] = {
+        "include_sensitive_data": conversation.sensitive,
+        "include_audio": conversation.audio,
+    }
     if conversation.workflow_name is not None:
         options["workflow_name"] = conversation.workflow_name
     try:
@@ -1167,6 +1232,7 @@ def check_traced(conversation: Conversation, run: Run, recorder: SpanRecorder) -
             reported = sum(getattr(u.usage, field) for u in _raw(run, "usage"))
             assert usage.get(field, 0) == reported, field
     check_turn_usage(conversation, turns)
+    check_words(conversation, recorder, turns)
 
     tripped = sum(len(e.guardrail_results) for e in run.events if e.type == "guardrail_tripped")
     assert len(_spans_of(recorder, "guardrail")) >= tripped
@@ -1233,6 +1299,99 @@ def check_turn_usage(conversation: Conversation, turns: Sequence[Span[Any]]) -> 
             "output_tokens": output_tokens,
             "total_tokens": given_tokens + output_tokens,
         }, f"turn {response.tag}"
+
+
+def _typed(conversation: Conversation) -> dict[str, str]:
+    """The caller's typed message each response answers, by tag (an exchange's first)."""
+    return {ex.responses[0].tag: ex.message for ex in conversation.exchanges if ex.responses}
+
+
+def check_words(
+    conversation: Conversation, recorder: SpanRecorder, turns: Sequence[Span[Any]]
+) -> None:
+    """Every generation carries exactly its own response's words: the caller's typed
+    message and spoken transcript it answers (a transcript that came after the response
+    ended: on no generation, only on its transcription span), the tool outputs sent for
+    earlier calls, what it said and the calls it made. Latencies are never negative, and
+    the caller waited at least as long as the response took to its first audio. With audio
+    recorded, each response's speech span holds exactly the audio it generated."""
+    sensitive = conversation.sensitive
+    generations = {g.parent_id: g for g in _spans_of(recorder, "generation")}
+    assert len(generations) == len(_spans_of(recorder, "generation")), "two generations a turn"
+    assert set(generations) == {turn.span_id for turn in turns}
+    typed = _typed(conversation)
+    made_before: set[str] = set()
+    late = set()
+    for turn, response in zip(turns, conversation.responses, strict=False):
+        data = generations[turn.span_id].span_data
+        complete = not turn.span_data.cut_off
+        # a response with no id: its deltas carry an id its turn_ended does not, so what it
+        # said and how much audio it made are not joined to it (a known limitation: the
+        # OpenAI transport always sends response ids)
+        identified = response.response_id is not None
+        users = [m["content"] for m in data.input if m["role"] == "user"]
+        expected: list[str | None] = []
+        if response.tag in typed:
+            expected.append(typed[response.tag])
+        if response.caller is not None:
+            _, transcript, when = response.caller
+            expected.append(transcript if when in ("before", "during") else None)
+            if when == "after":
+                late.add(transcript)
+        if not sensitive:
+            expected = [None for _ in expected]
+        if complete:
+            assert users == expected, f"generation {response.tag}: {users} != {expected}"
+        else:  # cut by the close: the words that had come by then
+            assert len(users) <= len(expected)
+            assert all(u in (e, None) for u, e in zip(users, expected, strict=False))
+        tool_ids = {m["tool_call_id"] for m in data.input if m["role"] == "tool"}
+        assert tool_ids <= made_before, f"generation {response.tag} got another call's output"
+        own_ids = {call.call_id for call in response.calls}
+        for message in data.output:
+            assert message["role"] == "assistant"
+            called = {c["id"] for c in message.get("tool_calls", ())}
+            assert called <= own_ids, f"generation {response.tag} made another's calls"
+            if complete:
+                first_made = own_ids - made_before
+                assert first_made <= called, f"generation {response.tag} lost a call"
+                said = response.said if sensitive and identified else None
+                assert message["content"] == said, f"generation {response.tag} said otherwise"
+        if complete and (response.said is not None or response.calls):
+            assert len(data.output) == 1, f"generation {response.tag} has no answer"
+        made_before |= own_ids
+
+        measured = turn.span_data.export()["data"]
+        for name, value in measured.items():
+            if name.endswith("_ms"):
+                assert value >= 0, (name, value)
+        if "voice_to_voice_ms" in measured and "time_to_first_audio_ms" in measured:
+            assert measured["voice_to_voice_ms"] >= measured["time_to_first_audio_ms"]
+        if "audio_heard_ms" in measured and "audio_generated_ms" in measured:
+            assert measured["audio_heard_ms"] <= measured["audio_generated_ms"]
+        if complete and identified and response.audio_chunks:
+            assert measured["audio_generated_ms"] == round(response.audio_chunks * 8 / 48, 1)
+
+        speeches = [
+            s
+            for s in _spans_of(recorder, "speech")
+            if s.parent_id == turn.span_id  # type: ignore[union-attr]
+        ]
+        if not (conversation.audio and sensitive):
+            assert speeches == [], "audio recorded without include_audio or with data withheld"
+        elif complete and identified and response.audio_chunks:
+            (speech,) = speeches
+            audio = base64.b64decode(speech.span_data.output)
+            assert audio == b"\x00\x01" * 4 * response.audio_chunks, f"speech {response.tag}"
+
+    everything_in_generations = json.dumps([g.span_data.input for g in generations.values()])
+    for transcript in late:
+        assert transcript not in everything_in_generations, "a late transcript on a generation"
+    heard = {s.span_data.output for s in _spans_of(recorder, "transcription")} - {None}
+    spoken = {r.caller[1] for r in conversation.responses if r.caller is not None}
+    assert heard <= (spoken if sensitive else set()), "a transcription of words never said"
+    if not (conversation.audio and sensitive):
+        assert all(not s.span_data.input for s in _spans_of(recorder, "transcription"))
 
 
 def check_conversation(

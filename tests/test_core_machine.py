@@ -1132,3 +1132,14 @@ def test_a_turn_playing_its_audio_at_the_close_ends_complete_not_cut_off() -> No
     out = machine.feed(SessionClosed())
     assert out[0] == EndSpan(3)
     assert not any(isinstance(c, FlagTurn) for c in out)
+
+
+def test_heard_is_capped_by_the_audio_made_when_that_is_known_only_later() -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted("r1", at=1.0))
+    machine.feed(AudioStarted("r1", "a1", at=1.0))
+    # cut 30 s in, while generating, before anyone knew how much audio there would be
+    assert machine.feed(AudioInterrupted("a1", at=31.0)) == (FlagTurn(3, "interrupted"),)
+    machine.feed(AgentSaid("r1", None, audio_ms=250.0))
+    measured = next(c for c in machine.feed(TurnEnded("r1", at=31.5)) if isinstance(c, SetMeasures))
+    assert measured.measures["audio_heard_ms"] == measured.measures["audio_generated_ms"] == 250.0
