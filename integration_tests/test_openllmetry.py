@@ -487,9 +487,14 @@ def test_generated_conversations_stay_transparent_in_either_order(
 
 
 @settings(max_examples=20, suppress_health_check=PER_TEST_FIXTURES)
-@given(conversation=generated(parallel=True))
+@given(conversation=generated(parallel=True, inline=False))
 def test_generated_parallel_conversations_stay_transparent(conversation: Conversation) -> None:
-    """Parallel calls and mid-turn agent updates (non-strict scripts), OpenLLMetry first."""
+    """Parallel calls and mid-turn agent updates (non-strict scripts), OpenLLMetry first.
+
+    Tools run in background tasks, as in the test above: with inline tools, a tool's
+    exception that would end the session is swallowed by OpenLLMetry's ``dont_throw``
+    replacements, and the session hangs, traced or not (its defect, named in the README;
+    a generated parallel conversation found it)."""
     from opentelemetry.sdk.trace import TracerProvider
 
     openllmetry = _instrument_in_order("OpenLLMetry first", TracerProvider())
