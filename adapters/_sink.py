@@ -239,6 +239,11 @@ class RealtimeTranscriptionSpanData(TranscriptionSpanData):
         self._clip = None
         _TRANSCRIPTION_INPUT.__set__(self, value)
 
+    @property
+    def clip(self) -> Clip | None:
+        """The recorded audio, raw, if any."""
+        return self._clip
+
     def attach(self, clip: Clip) -> None:
         """Record ``clip`` as the caller's audio of this utterance."""
         self._clip = clip
@@ -290,6 +295,11 @@ class RealtimeSpeechSpanData(SpeechSpanData):
         self._clip = None
         _SPEECH_OUTPUT.__set__(self, value)
 
+    @property
+    def clip(self) -> Clip | None:
+        """The recorded audio, raw, if any."""
+        return self._clip
+
     def attach(self, clip: Clip) -> None:
         """Record ``clip`` as the audio of this response."""
         self._clip = clip
@@ -305,7 +315,12 @@ class RealtimeSpeechSpanData(SpeechSpanData):
 
 
 #: Span data OpenInference exports nothing of (see :mod:`._otel`).
-_UNMAPPED = (RealtimeTurnSpanData, RealtimeSessionSpanData, TranscriptionSpanData)
+_UNMAPPED = (
+    RealtimeTurnSpanData,
+    RealtimeSessionSpanData,
+    TranscriptionSpanData,
+    SpeechSpanData,
+)
 
 
 def _span_data(spec: SpanSpec) -> SpanData:

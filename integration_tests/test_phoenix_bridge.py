@@ -5,6 +5,7 @@ OpenInference's own."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +23,7 @@ from agents.realtime.model_events import (
     RealtimeModelTurnEndedEvent,
     RealtimeModelTurnStartedEvent,
 )
-from agents.realtime.model_inputs import RealtimeModelSendUserInput
+from agents.realtime.model_inputs import RealtimeModelSendAudio, RealtimeModelSendUserInput
 from agents.realtime.testing import RealtimeStep, ScriptedRealtimeModel
 from agents.tracing import set_trace_processors
 from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
@@ -46,9 +47,14 @@ def openinference(otel: OtelPipeline, recorder: SpanRecorder) -> Iterator[OtelPi
         instrumentor.uninstrument()
 
 
-async def _spoken_turn_cut_by_the_caller() -> None:
+CALLER_AUDIO = b"\x01\x02" * 24 * 300  # 300 ms of PCM16 24 kHz
+AGENT_AUDIO = b"\x00\x00" * 24 * 2000  # 2 s
+
+
+async def _spoken_turn_cut_by_the_caller(*, include_audio: bool = False) -> None:
     agent = RealtimeAgent(name="Greeter", instructions="greet")
     steps = [
+        RealtimeStep(expect=RealtimeModelSendAudio),  # the caller's audio, then their text
         RealtimeStep(
             expect=RealtimeModelSendUserInput,
             emit=[
@@ -60,7 +66,7 @@ async def _spoken_turn_cut_by_the_caller() -> None:
                     item_id="u1", transcript="is it raining in Oslo"
                 ),
                 RealtimeModelAudioEvent(
-                    data=b"\x00\x00" * 24 * 2000, response_id="r1", item_id="a1", content_index=0
+                    data=AGENT_AUDIO, response_id="r1", item_id="a1", content_index=0
                 ),
                 RealtimeModelTranscriptDeltaEvent(item_id="a1", delta="Yes.", response_id="r1"),
                 RealtimeModelTurnEndedEvent(response_id="r1"),
@@ -77,8 +83,10 @@ async def _spoken_turn_cut_by_the_caller() -> None:
     session = traced(
         await RealtimeRunner(agent, model=model, config=config).run(),
         include_sensitive_data=True,
+        include_audio=include_audio,
     )
     async with session:
+        await session.send_audio(CALLER_AUDIO)
         await session.send_message("hello")
         await model.emit(
             RealtimeModelAudioInterruptedEvent(item_id="a1", content_index=0),
@@ -137,5 +145,41 @@ async def test_spans_of_other_processors_are_left_alone(
     with tracer.start_as_current_span("caller") as caller:
         await _spoken_turn_cut_by_the_caller()
     assert caller.attributes is not None and "metadata" not in caller.attributes
+    assert not any(key.endswith(".audio.url") for key in caller.attributes)
     (only,) = otel.exporter.get_finished_spans()
     assert only.name == "caller" and "metadata" not in (only.attributes or {})
+
+
+def _wav_of(uri: object) -> bytes:
+    assert isinstance(uri, str) and uri.startswith("data:audio/wav;base64,")
+    wav = base64.b64decode(uri.split(",", 1)[1])
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"
+    assert int.from_bytes(wav[24:28], "little") == 24000  # PCM16 24 kHz
+    return wav[44:]
+
+
+async def test_recorded_audio_reaches_openinference_spans_as_wav_data_uris(
+    openinference: OtelPipeline,
+) -> None:
+    await _spoken_turn_cut_by_the_caller(include_audio=True)
+    spans = list(openinference.exporter.get_finished_spans())
+
+    speech = _one(spans, "speech")
+    assert speech.attributes is not None
+    assert _wav_of(speech.attributes["output.audio.url"]) == AGENT_AUDIO
+    assert speech.attributes["output.audio.mime_type"] == "audio/wav"
+    assert speech.attributes["output.audio.transcript"] == "Yes."
+    details = _metadata(speech)
+    assert details["output_format"] == "pcm" and details["truncated"] is False
+    assert 0 <= details["audio_heard_ms"] < 2000.0  # where a player should stop
+
+    transcription = _one(spans, "transcription")
+    assert transcription.attributes is not None
+    assert _wav_of(transcription.attributes["input.audio.url"]) == CALLER_AUDIO
+    assert transcription.attributes["input.audio.transcript"] == "is it raining in Oslo"
+
+
+async def test_no_audio_attribute_without_include_audio(openinference: OtelPipeline) -> None:
+    await _spoken_turn_cut_by_the_caller()
+    for span in openinference.exporter.get_finished_spans():
+        assert not any(".audio." in key for key in span.attributes or {}), span.name
