@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PROJECT = "realtime-spans-e2e"
+AUDIO_PROJECT = "realtime-spans-e2e-audio"  # the same call, its audio recorded
 STARTUP_SECONDS = 120.0
 INGEST_SECONDS = 30.0
 STOP_SECONDS = 15.0
@@ -170,9 +171,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         print("phoenix did not stop on SIGTERM: killed")
 
 
-def export_traced_call(base: str) -> tuple[list[Any], int]:
-    """Run the scripted call traced and export it to Phoenix; returns the spans as the
-    OpenTelemetry SDK exported them and how many SDK spans and traces there were."""
+def export_traced_call(base: str, project: str = PROJECT, **options: Any) -> tuple[list[Any], int]:
+    """Run the scripted call traced (with ``options`` for ``traced()``) and export it to
+    Phoenix's ``project``; returns the spans as the OpenTelemetry SDK exported them and
+    how many SDK spans and traces there were."""
     from agents.tracing import set_trace_processors
     from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -185,7 +187,7 @@ def export_traced_call(base: str) -> tuple[list[Any], int]:
     from realtime_spans.adapters import SpanRecorder, traced, unwrap_competing_instrumentation
 
     memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"openinference.project.name": PROJECT}))
+    provider = TracerProvider(resource=Resource.create({"openinference.project.name": project}))
     provider.add_span_processor(SimpleSpanProcessor(memory))
     provider.add_span_processor(
         SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=5))
@@ -198,7 +200,7 @@ def export_traced_call(base: str) -> tuple[list[Any], int]:
     # The README's setup: OpenInference exports, realtime-spans alone traces realtime.
     unwrap_competing_instrumentation()
     try:
-        asyncio.run(run_call(lambda session: traced(session, workflow_name=WORKFLOW)))
+        asyncio.run(run_call(lambda session: traced(session, workflow_name=WORKFLOW, **options)))
     finally:
         instrumentor.uninstrument()
         provider.force_flush(timeout_millis=10_000)
@@ -232,9 +234,9 @@ def _count_records(name: str) -> _Counter:
     return counter
 
 
-def fetch_spans(base: str, expected: int) -> list[dict[str, Any]]:
-    """Phoenix's spans of the project, once ``expected`` of them have been ingested."""
-    url = f"{base}/v1/projects/{PROJECT}/spans?limit=1000"
+def fetch_spans(base: str, expected: int, project: str = PROJECT) -> list[dict[str, Any]]:
+    """Phoenix's spans of ``project``, once ``expected`` of them have been ingested."""
+    url = f"{base}/v1/projects/{project}/spans?limit=1000"
     deadline = time.monotonic() + INGEST_SECONDS
     spans: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -330,8 +332,9 @@ def check(spans: list[dict[str, Any]], exported: list[Any]) -> None:
         problems.append(f"{len(generations)} generation spans, expected 4 (one per turn)")
     else:
         spoken = flatten(generations[-1].get("attributes", {}))
+        if generations[-1].get("span_kind") != "LLM":  # Phoenix returns the kind apart
+            problems.append(f"last generation: span_kind = {generations[-1].get('span_kind')!r}")
         for key, value in [
-            ("openinference.span.kind", "LLM"),
             ("llm.model_name", MODEL),
             ("llm.input_messages.0.message.role", "user"),
             ("llm.input_messages.0.message.content", CALLER_SAID),
@@ -351,6 +354,54 @@ def check(spans: list[dict[str, Any]], exported: list[Any]) -> None:
         problems.append(f"status not OK: {not_ok}")
     if problems:
         raise Failed("\n".join(problems))
+
+
+def check_audio(spans: list[dict[str, Any]], exported: list[Any]) -> int:
+    """Each ``speech`` span read back from Phoenix holds its response's audio, byte for
+    byte as exported, as a PCM16 24 kHz WAV ``data:`` URI (``output.audio.url``, OpenInference's
+    audio convention), with its mime type and the agent's transcript; returns how many."""
+    import base64
+
+    from integration_tests.scenario import ANSWER_SAID
+
+    problems: list[str] = []
+    sent = {
+        format(s.context.span_id, "016x"): dict(s.attributes or {})
+        for s in exported
+        if s.name == "speech"
+    }
+    speeches = [span for span in spans if span["name"] == "speech"]
+    if not speeches or len(speeches) != len(sent):
+        problems.append(f"{len(speeches)} speech spans in Phoenix, {len(sent)} exported")
+    for span in speeches:
+        got = flatten(span.get("attributes", {}))
+        mine = sent.get(span["context"]["span_id"], {})
+        uri = got.get("output.audio.url")
+        if not isinstance(uri, str) or not uri.startswith("data:audio/wav;base64,"):
+            problems.append(f"speech {span['context']['span_id']}: output.audio.url = {uri!r:.60}")
+            continue
+        wav = base64.b64decode(uri.split(",", 1)[1])
+        if wav[:4] != b"RIFF" or int.from_bytes(wav[24:28], "little") != 24000:
+            problems.append("speech: not a PCM16 24 kHz WAV")
+        audio = wav[44:]  # the scenario's responses say b"\x00\x01" over and over
+        if (
+            not audio
+            or audio != b"\x00\x01" * (len(audio) // 2)
+            or uri != mine.get("output.audio.url")
+        ):
+            problems.append("speech: the audio differs from the response's, or from the export")
+        if got.get("output.audio.mime_type") != "audio/wav":
+            problems.append(f"speech: mime type {got.get('output.audio.mime_type')!r}")
+        if not isinstance(got.get("output.audio.transcript"), str):
+            problems.append("speech: no transcript")
+    transcripts = [
+        flatten(s.get("attributes", {})).get("output.audio.transcript") for s in speeches
+    ]
+    if ANSWER_SAID not in transcripts:
+        problems.append(f"no speech span's transcript is the spoken answer {ANSWER_SAID!r}")
+    if problems:
+        raise Failed("\n".join(problems))
+    return len(speeches)
 
 
 def flatten(attributes: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -386,6 +437,13 @@ def main() -> int:
             check(spans, exported)
             print(*tree(spans), sep="\n")
             print(f"{len(spans)} spans in Phoenix, tree and parent links as exported")
+            exported, expected = export_traced_call(
+                base, AUDIO_PROJECT, include_sensitive_data=True, include_audio=True
+            )
+            heard = check_audio(fetch_spans(base, expected, AUDIO_PROJECT), exported)
+            print(
+                f"with include_audio: {heard} speech spans hold their WAV, read back from Phoenix"
+            )
     except Failed as failure:
         print(f"E2E FAILED: {failure}", file=sys.stderr)
         return 1
