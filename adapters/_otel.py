@@ -46,9 +46,7 @@ def annotate(
     span's own ``context``, if a processor made one for this span.
 
     Example:
-        >>> from agents.tracing import SpeechSpanData, TranscriptionSpanData
-
-from ._audio import Clip, wav_data_uri
+        >>> from agents.tracing import TranscriptionSpanData
         >>> annotate(TranscriptionSpanData(output="hi"), contextvars.copy_context(), None)
     """
     otel_span = _current_otel_span(context)

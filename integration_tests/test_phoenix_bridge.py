@@ -71,7 +71,7 @@ async def _spoken_turn_cut_by_the_caller(*, include_audio: bool = False) -> None
                 RealtimeModelTranscriptDeltaEvent(item_id="a1", delta="Yes.", response_id="r1"),
                 RealtimeModelTurnEndedEvent(response_id="r1"),
             ],
-        )
+        ),
     ]
     model = ScriptedRealtimeModel(steps)
     config: Any = {
