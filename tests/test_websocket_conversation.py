@@ -238,7 +238,9 @@ async def test_a_barge_in_says_how_much_of_the_answer_the_caller_heard(
         .when("conversation.item.truncate", cancel_then_answer)
     )
     greeter, _ = make_agents()
-    session = await open_session(realtime_server, greeter, include_sensitive_data=True)
+    session = await open_session(
+        realtime_server, greeter, include_sensitive_data=True, include_audio=True
+    )
     async with session:
         await session.send_message("tell me a long story")
         await events_until(session, nth("agent_end", 2))
@@ -248,6 +250,10 @@ async def test_a_barge_in_says_how_much_of_the_answer_the_caller_heard(
     assert cut.span_data.interrupted is True
     assert measured["audio_generated_ms"] == 30.0
     assert 0 <= measured["audio_heard_ms"] <= measured["audio_generated_ms"]
+    # with audio recorded, the cut response's speech span says where a player should stop
+    speeches = {s.parent_id: s.span_data.export() for s in of_kind(recorder, "speech")}
+    assert speeches[cut.span_id]["audio_heard_ms"] == measured["audio_heard_ms"]
+    assert len(base64.b64decode(speeches[cut.span_id]["output"]["data"])) == 3 * 480
     (truncate,) = realtime_server.messages("conversation.item.truncate")
     assert "audio_heard_ms" not in _measured(answer)
     summary = only(of_kind(recorder, "task")).span_data.export()["data"]
