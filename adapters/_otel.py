@@ -64,8 +64,11 @@ def annotate(
         if isinstance(data.model, str):
             otel_span.set_attribute("llm.model_name", data.model)
         _set_audio(otel_span, "input", clip, data.output)
-        details: dict[str, Any] = {"model": data.model, "input_format": data.input_format}
-        details["truncated"] = getattr(data, "truncated", None)
+        details: dict[str, Any] = {
+            "model": data.model,
+            "input_format": data.input_format,
+            "truncated": getattr(data, "truncated", None),
+        }
     elif isinstance(data, SpeechSpanData):
         if isinstance(data.model, str):
             otel_span.set_attribute("llm.model_name", data.model)

@@ -5,10 +5,7 @@ the local Realtime server: the caller's audio is cut to each utterance by the se
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from realtime_spans.adapters import SpanRecorder
 
@@ -19,8 +16,6 @@ from .realtime_server import (
     events_until,
     nth,
     response,
-    running_server,
-    sdk_errors,
     session_created,
 )
 from .realtime_server.events import caller_utterance, input_transcription_completed
@@ -38,13 +33,6 @@ def chunk(number: int) -> bytes:
 
 def last_append(message: dict[str, Any]) -> bool:
     return base64.b64decode(message.get("audio", "")) == chunk(CHUNKS)
-
-
-@pytest.fixture
-async def realtime_server(caplog: pytest.LogCaptureFixture) -> AsyncIterator[RealtimeServer]:
-    async with running_server() as server:
-        yield server
-    assert sdk_errors(caplog.records) == []
 
 
 async def test_the_callers_audio_is_cut_by_the_servers_speech_offsets(

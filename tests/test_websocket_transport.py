@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any
 
@@ -45,28 +44,12 @@ from .realtime_server import (
     response_created,
     response_done,
     running_server,
-    sdk_errors,
     server_error,
     session_created,
     speech_started,
     usage,
 )
 from .support import make_agents, named, of_kind, tree_problems
-
-
-@pytest.fixture
-async def realtime_server(caplog: pytest.LogCaptureFixture) -> AsyncIterator[RealtimeServer]:
-    """A local Realtime server for one test, on 127.0.0.1 and an ephemeral port.
-
-    The test sets ``realtime_server.script`` before connecting. Afterwards the server is
-    stopped within bounded time, whatever happened; errors inside the server and tasks
-    left running fail the test, and so does any error the SDK logged (a server event it
-    could not parse, for instance).
-    """
-    async with running_server() as server:
-        yield server
-    assert sdk_errors(caplog.records) == []
-
 
 # -- scripts -------------------------------------------------------------------------------
 
