@@ -67,6 +67,17 @@ def span_format(session_format: str | None) -> str:
     return _SPAN_FORMAT.get(session_format or "", PCM)
 
 
+def format_name(session_format: str) -> str:
+    """The name a span carries for a session's audio format; a name it does not know is
+    kept as the session gave it.
+
+    Example:
+        >>> format_name("pcm16"), format_name("audio/pcma"), format_name("opus")
+        ('pcm', 'g711_alaw', 'opus')
+    """
+    return _SPAN_FORMAT.get(session_format, session_format)
+
+
 def bytes_per_ms(fmt: str) -> int:
     """Bytes per millisecond of audio in a span format.
 

@@ -15,6 +15,8 @@ from typing import Any, Final
 
 from realtime_spans.core import ModelConfigured
 
+from ._audio import format_name
+
 #: The settings that shape a response, as ``model_config`` shows them.
 CONFIG_KEYS: Final = (
     "modalities",
@@ -125,7 +127,7 @@ def model_configured(settings: Mapping[str, Any], model: object) -> tuple[ModelC
         name if isinstance(name, str) else None,
         config,
         transcription_model=transcription_model if isinstance(transcription_model, str) else None,
-        input_format=input_format,
+        input_format=format_name(input_format) if input_format is not None else None,
     )
     return event, bytes_per_ms
 

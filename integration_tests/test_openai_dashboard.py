@@ -173,7 +173,7 @@ async def test_the_default_exporter_sends_the_session_tree(
     )
     assert transcriptions[0]["span_data"] == {
         "type": "transcription",
-        "input": {"data": "", "format": "pcm16"},
+        "input": {"data": "", "format": "pcm"},
         "output": CALLER_SAID,
         "model": TRANSCRIPTION_MODEL,
         "model_config": None,

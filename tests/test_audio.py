@@ -237,6 +237,26 @@ async def test_no_audio_unless_asked_for_and_sensitive_data_is_allowed(
 
 
 @pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ({"input_audio_format": "pcm16"}, "pcm"),
+        ({"input_audio_format": "g711_ulaw"}, "g711_ulaw"),
+        ({"audio": {"input": {"format": {"type": "audio/pcma"}}}}, "g711_alaw"),
+    ],
+)
+@pytest.mark.parametrize("include_audio", [False, True])
+async def test_a_transcription_span_names_the_format_the_same_with_or_without_audio(
+    recorder: SpanRecorder, setting: dict[str, Any], named: str, include_audio: bool
+) -> None:
+    settings = {**SETTINGS, **setting}
+    caller = [(tone(7, 10), True)]
+    await converse(audio_steps(1), caller, settings=settings, include_audio=include_audio)
+    transcription = payload(only(of_kind(recorder, "transcription")))
+    assert transcription["input"]["format"] == named
+    assert (transcription["input"]["data"] != "") is include_audio
+
+
+@pytest.mark.parametrize(
     ("options", "error"),
     [
         ({"include_audio": "yes"}, TypeError),
