@@ -214,6 +214,7 @@ class SessionTap:
         "audio_totals",
         "bytes_per_ms",
         "call_owners",
+        "closing",
         "entered",
         "live",
         "machine",
@@ -241,6 +242,8 @@ class SessionTap:
         # task -> what it acts for now (innermost first: each links to the one it nests in)
         self.task_calls: dict[asyncio.Task[Any], _ToolTask] = {}
         self.call_owners: dict[str, asyncio.Task[Any]] = {}  # call id -> the task running it
+        # once close() was called: (the call whose tool called it first, or None)
+        self.closing: tuple[str | None] | None = None
         self.want_server_session = False
         self.redact_failed = False
         # The audio of the response now streaming (bytes so far), and of earlier ones.
@@ -507,6 +510,16 @@ class SessionTap:
             self.live = False
             self._release()
 
+    def close_requested(self) -> None:
+        """``close()`` was called. The first call starts the cleanup: when it came from a
+        tool's own task, that tool closed the session (an "end the call" tool), and its
+        call is not cancelled by the close."""
+        if self.closing is None:
+            try:
+                self.closing = (self._closing_call(),)
+            except Exception as error:
+                self.fail(error)
+
     def closed(self, error: BaseException | None) -> None:
         """Cleanup finished (or failed): end whatever is still open."""
         try:
@@ -514,12 +527,20 @@ class SessionTap:
                 if self.sink is not None:
                     self.sink.check_root()
                 info = exception_info(error, self.recordable) if error is not None else None
-                self.feed(SessionClosed(info))
+                by_call = self.closing[0] if self.closing is not None else None
+                self.feed(SessionClosed(info, by_call=by_call))
         except Exception as failure:
             self.fail(failure)
         finally:
             self.live = False
             self._release()
+
+    def _closing_call(self) -> str | None:
+        """The call the current task runs the tool of, if it owns one."""
+        acting = self.task_calls.get(asyncio.current_task())  # type: ignore[arg-type]
+        if acting is None or not acting.owner or not isinstance(acting.call_id, str):
+            return None
+        return acting.call_id
 
     # -- agents ---------------------------------------------------------------------------
 
@@ -1074,6 +1095,12 @@ def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
                 if tap.live:
                     tap.entry_failed(error)
                 raise
+
+        async def close(self) -> None:
+            tap: SessionTap = self._realtime_spans_tap
+            if tap.live:
+                tap.close_requested()
+            return await base.close(self)
 
         def _dispatch_snapshot_from_settings(self, agent: Any, settings: Any) -> Any:
             snapshot = base._dispatch_snapshot_from_settings(self, agent, settings)

@@ -477,12 +477,19 @@ class EntryFailed:
 class SessionClosed:
     """The session closed; ``error`` when closing itself failed or tracing gave up.
 
+    ``by_call``: the tool call whose tool closed the session (a voice agent's "end the
+    call" tool). That call did what it was asked, so its span ends without the
+    "cancelled" error other calls still open at the close get.
+
     Example:
         >>> SessionClosed().error is None
         True
+        >>> SessionClosed(by_call="call_7").by_call
+        'call_7'
     """
 
     error: ErrorInfo | None = attrs.field(default=None, validator=_is(ErrorInfo, allow_none=True))
+    by_call: str | None = attrs.field(default=None, validator=_opt_str, kw_only=True)
 
 
 @attrs.frozen

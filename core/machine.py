@@ -871,15 +871,17 @@ class SpanMachine:
         return (*out, *self._close(event.error))
 
     def _on_session_closed(self, event: SessionClosed) -> tuple[Command, ...]:
-        return self._close(event.error)
+        return self._close(event.error, event.by_call)
 
-    def _close(self, error: ErrorInfo | None) -> tuple[Command, ...]:
+    def _close(self, error: ErrorInfo | None, by_call: str | None = None) -> tuple[Command, ...]:
         out: list[Command] = []
         if self._started:
             if error is not None:
                 self._error(SESSION_SPAN_ID, error, out)
             for call_id, call in list(self._calls.items()):
-                self._error(call.span_id, _cut_short(call), out)
+                closed_it = call_id == by_call and call.kind == _FUNCTION
+                if not closed_it or call.outcome is not None:
+                    self._error(call.span_id, _cut_short(call), out)
                 self._finish_call(call_id, call, out)
             for turn in list(self._turns.values()):
                 if turn.exchange.generating:  # a turn only playing its audio was complete

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import event as tally
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -497,6 +498,7 @@ class _Before:
     session_errored: bool
     error_target: tuple[int, bool]  # the latest open turn, else the session: (id, errored)
     active_agent: tuple[int, bool] | None  # the active agent span: (id, errored)
+    open_functions: dict[str, int]  # call id -> its open function span
 
 
 class MachineProperties(RuleBasedStateMachine):
@@ -624,6 +626,9 @@ class MachineProperties(RuleBasedStateMachine):
             generating=generating,
             timer_pending=isinstance(event, TimerFired) and event.token in self.tree.timers,
             session_errored=session is not None and session.errors > 0,
+            open_functions={
+                self.call_of_span[s.span_id]: s.span_id for s in self.tree.open_spans(FunctionSpec)
+            },
         )
 
     def _generating_for(self, response_id: str | None) -> _Span | None:
@@ -755,8 +760,29 @@ class MachineProperties(RuleBasedStateMachine):
                     assert SetError(self.tree.session, error) in out
                 if self.tree.traces_opened:
                     assert out[-1] == CloseTrace()
+                if isinstance(event, SessionClosed) and event.by_call in before.open_functions:
+                    self._check_closing_call(event.by_call, before.open_functions, out)
             case _:
                 pass
+
+    def _check_closing_call(
+        self, call_id: str, open_functions: dict[str, int], out: Sequence[Command]
+    ) -> None:
+        """The call whose tool closed the session ends, and is not said to be cancelled
+        (unless its agent has no such tool: that call is cut short as any other)."""
+        span_id = open_functions[call_id]
+        assert EndSpan(span_id) in out
+        span = self.tree.spans[span_id]
+        assert span.parent_id is not None
+        known = span.spec.name in self.agent_events[span.parent_id].tools
+        tally(f"session closed by the tool of an open call (a tool its agent has: {known})")
+        if known:
+            statuses = [
+                command.error.data.get("status") if command.error.data else None
+                for command in out
+                if isinstance(command, SetError) and command.span_id == span_id
+            ]
+            assert "cancelled" not in statuses, statuses
 
     def _remember(self, event: object, out: Sequence[Command]) -> None:
         started = [c for c in out if isinstance(c, StartSpan)]
@@ -1022,7 +1048,12 @@ class MachineProperties(RuleBasedStateMachine):
         if data.draw(st.booleans(), label="entry failed") and error is not None:
             self.feed(EntryFailed(error))
         else:
-            self.feed(SessionClosed(error))
+            # closed by the tool of an open call (an "end the call" tool), or by no call
+            calls = self._open_call_ids(FunctionSpec)
+            by_call = (
+                data.draw(st.none() | st.sampled_from(calls), label="closed by") if calls else None
+            )
+            self.feed(SessionClosed(error, by_call=by_call))
 
     # -- episodes: a few fitting events in a row, so that sessions get deep ---------------
 

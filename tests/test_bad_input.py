@@ -287,7 +287,7 @@ VALID: dict[type[Any], dict[str, Any]] = {
     TransportFailed: {"error": _ERROR},
     ServerSessionIdentified: {"session_id": "s"},
     EntryFailed: {"error": _ERROR},
-    SessionClosed: {"error": _ERROR},
+    SessionClosed: {"error": _ERROR, "by_call": "c"},
     ModelConfigured: {
         "model": "m",
         "config": {"voice": "v"},

@@ -443,6 +443,35 @@ def test_a_running_call_at_the_close_is_cancelled() -> None:
     )
 
 
+def test_the_call_whose_tool_closed_the_session_ends_without_error() -> None:
+    machine = _greeter_session()
+    machine.feed(ToolCalled("c1", "lookup"))
+    machine.feed(ToolCalled("c2", "lookup"))
+    cancelled = ErrorInfo(
+        "Tool call cancelled: the session closed before its output was sent",
+        {"tool_name": "lookup", "status": "cancelled"},
+    )
+    # c2's tool closed the session (a hang-up): it did what it was asked; c1 was cut short
+    assert machine.feed(SessionClosed(by_call="c2")) == (
+        SetError(3, cancelled),
+        EndSpan(3),
+        EndSpan(4),
+        *_close_greeter_session(),
+    )
+
+
+def test_a_close_by_a_call_no_longer_open_is_an_ordinary_close() -> None:
+    closes = []
+    for by_call in (None, "c1", "c9"):
+        machine = _greeter_session()
+        machine.feed(ToolCalled("c1", "lookup"))
+        machine.feed(ToolOutputSent("c1", "done"))  # c1 is over before the close
+        machine.feed(ToolCalled("c2", "lookup"))
+        closes.append(machine.feed(SessionClosed(by_call=by_call)))
+    assert closes[0] == closes[1] == closes[2]
+    assert isinstance(closes[0][0], SetError) and closes[0][0].span_id == 4
+
+
 def test_a_rejected_call_cut_by_the_close_keeps_its_rejection() -> None:
     machine = _greeter_session()
     machine.feed(ToolCalled("c1", "lookup"))

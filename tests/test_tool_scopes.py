@@ -31,7 +31,7 @@ from agents.tracing import Span, custom_span, get_current_span
 
 from realtime_spans.adapters import SpanRecorder, traced
 
-from .support import END, call, converse, of_kind, tree_problems, turn
+from .support import END, call, converse, event_signature, of_kind, only, tree_problems, turn
 
 ASYNC_TOOL_CALLS = pytest.mark.parametrize(
     "async_tool_calls", [True, False], ids=["tasks", "inline"]
@@ -405,3 +405,56 @@ async def test_what_a_tools_session_call_starts_does_not_inherit_its_span(
         assert recorder.open_spans == [] and tree_problems(recorder) == []
     else:
         assert seen.current["act"] == [None, None]
+
+
+async def _hang_up(recorder: SpanRecorder, async_tool_calls: bool, *, tracing: bool) -> Any:
+    """A refund (c1) waits for approval; the caller says goodbye and the model calls
+    ``end_call`` (c2), a voice agent's usual last tool: it closes the session itself."""
+    seen = Seen()
+
+    @function_tool
+    async def end_call(ctx: ToolContext[Any]) -> str:
+        """Hang up."""
+        assert seen.session is not None
+        seen.look("end_call")
+        await seen.session.close()
+        seen.look("end_call")  # inline, the tool goes on after the close
+        return "bye"
+
+    steps = [
+        RealtimeStep(RealtimeModelSendUserInput, turn("r1", call("refund", "c1", '{"amount": 5}'))),
+        # no turn_ended after the call: the session is closed by then
+        RealtimeStep(RealtimeModelSendUserInput, turn("r2", call("end_call", "c2"))[:-1]),
+    ]
+    model = ScriptedRealtimeModel(steps, strict=False)
+    agent = _answering_agent(seen, extra=[end_call])
+    session = await RealtimeRunner(agent, model=model).run(
+        model_config={"async_tool_calls": async_tool_calls}
+    )
+    seen.session = traced(session) if tracing else session
+
+    async def during(session: RealtimeSession, event: Any) -> None:
+        if event.type == "tool_approval_required":
+            await session.send_message("that's all, goodbye")
+
+    events = await converse(seen.session, during=during)
+    model.assert_complete()
+    return seen, event_signature(events)
+
+
+@ASYNC_TOOL_CALLS
+async def test_a_tool_that_ends_the_call_is_not_cancelled_by_its_own_close(
+    recorder: SpanRecorder, async_tool_calls: bool
+) -> None:
+    _, untraced_events = await _hang_up(recorder, async_tool_calls, tracing=False)
+    seen, events = await _hang_up(recorder, async_tool_calls, tracing=True)
+    assert events == untraced_events
+    end_call = _function(recorder, "end_call")
+    assert seen.current["end_call"][0] is end_call
+    assert end_call.error is None and end_call.ended_at is not None
+    # the other call still open at the close says why it never finished
+    refund = _function(recorder, "refund")
+    assert refund.error is not None and refund.error["data"]["status"] == "awaiting_approval"
+    session_span = only(of_kind(recorder, "task"))
+    assert session_span.error is None
+    assert recorder.open_spans == [] and tree_problems(recorder) == []
