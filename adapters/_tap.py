@@ -216,6 +216,7 @@ class SessionTap:
         "call_owners",
         "closing",
         "entered",
+        "escaped",
         "live",
         "machine",
         "model",
@@ -244,6 +245,7 @@ class SessionTap:
         self.call_owners: dict[str, asyncio.Task[Any]] = {}  # call id -> the task running it
         # once close() was called: (the call whose tool called it first, or None)
         self.closing: tuple[str | None] | None = None
+        self.escaped: ErrorInfo | None = None  # what the `async with` body raised, if it did
         self.want_server_session = False
         self.redact_failed = False
         # The audio of the response now streaming (bytes so far), and of earlier ones.
@@ -520,6 +522,16 @@ class SessionTap:
             except Exception as error:
                 self.fail(error)
 
+    def body_raised(self, error: Exception) -> None:
+        """The application's code in ``async with session:`` raised ``error``, which ends
+        the session: the session span carries it (as any exception escaping a span's
+        block does in OpenTelemetry), unless closing fails with an error of its own.
+        Cancellation (a ``BaseException``) is how sessions are stopped, not an error."""
+        try:
+            self.escaped = exception_info(error, self.recordable)
+        except Exception as failure:
+            self.fail(failure)
+
     def closed(self, error: BaseException | None) -> None:
         """Cleanup finished (or failed): end whatever is still open."""
         try:
@@ -527,6 +539,7 @@ class SessionTap:
                 if self.sink is not None:
                     self.sink.check_root()
                 info = exception_info(error, self.recordable) if error is not None else None
+                info = info or self.escaped
                 by_call = self.closing[0] if self.closing is not None else None
                 self.feed(SessionClosed(info, by_call=by_call))
         except Exception as failure:
@@ -1095,6 +1108,12 @@ def _make_traced_class(base: type[RealtimeSession]) -> type[RealtimeSession]:
                 if tap.live:
                     tap.entry_failed(error)
                 raise
+
+        async def __aexit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> Any:
+            tap: SessionTap = self._realtime_spans_tap
+            if tap.live and isinstance(exc_value, Exception):
+                tap.body_raised(exc_value)
+            return await base.__aexit__(self, exc_type, exc_value, traceback)
 
         async def close(self) -> None:
             tap: SessionTap = self._realtime_spans_tap

@@ -67,6 +67,7 @@ from .support import (
     converse,
     event_signature,
     handoff_steps,
+    of_kind,
     tree_problems,
     turn,
     usage,
@@ -729,3 +730,35 @@ async def test_caller_cancelled_while_closing_is_the_caller_ending_first(
     (warning,) = _ours(caplog, logging.WARNING)
     assert warning.levelno == logging.WARNING and _says(warning, "span", "(ended|finished)")
     caplog.clear()
+
+
+async def _leave_by(escape: BaseException, *, close_error: Exception | None = None) -> Any:
+    """Enter a session and leave its block by raising ``escape``; what got out."""
+    model = ScriptedRealtimeModel(close_error=close_error)
+    agent = RealtimeAgent(name="Greeter", instructions="greet")
+    session = traced(await RealtimeRunner(agent, model=model).run())
+    try:
+        async with session:
+            raise escape
+    except BaseException as error:  # what left the block, whatever it is
+        return error
+    raise AssertionError("nothing left the block")
+
+
+async def test_a_block_cancelled_ends_the_session_without_error(recorder: SpanRecorder) -> None:
+    cancelled = asyncio.CancelledError()
+    assert await _leave_by(cancelled) is cancelled
+    (session_span,) = of_kind(recorder, "task")
+    assert session_span.error is None and session_span.ended_at is not None
+    assert recorder.open_spans == []
+
+
+async def test_a_failing_close_is_the_sessions_error_over_what_the_block_raised(
+    recorder: SpanRecorder,
+) -> None:
+    got_out = await _leave_by(ValueError("the app's"), close_error=ConnectionError("the close's"))
+    assert isinstance(got_out, ConnectionError)  # as without tracing: the close's error wins
+    (session_span,) = of_kind(recorder, "task")
+    assert session_span.error is not None
+    assert session_span.error["message"] == "ConnectionError: the close's"
+    assert recorder.open_spans == []

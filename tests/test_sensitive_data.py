@@ -3,7 +3,8 @@
 Every place where a text from outside the library becomes span data is covered: tool
 inputs and outputs, a failing tool's error (the SDK's handled error, which the SDK attaches
 to the function span; the exception of a tool with no error function), a transport
-exception, a server error, a failed entry and a failed close. With sensitive data
+exception, a server error, a failed entry, a failed close and an exception the
+application raises out of the session's block. With sensitive data
 withheld, spans keep the exception type, the codes and the library's (and SDK's) own words,
 and nothing else; with it allowed, the text is there (so these checks can fail).
 """
@@ -219,6 +220,31 @@ async def test_entry_and_close_failures_keep_only_their_type(
     assert session_span.error == {
         "message": f"ConnectionError{text}",
         "data": {"error_type": "ConnectionError"},
+    }
+    assert (CARD in exported(recorder)) is sensitive
+    assert recorder.open_spans == [] and tree_problems(recorder) == []
+
+
+@pytest.mark.parametrize("sensitive", [False, True], ids=["withheld", "allowed"])
+async def test_an_exception_escaping_the_sessions_block_is_the_sessions_error(
+    recorder: SpanRecorder, sensitive: bool
+) -> None:
+    error = LookupError(f"no account for card {CARD}")
+    agent = RealtimeAgent(name="Clerk", instructions="take payments")
+    model = ScriptedRealtimeModel([RealtimeStep(RealtimeModelSendUserInput, turn("r1"))])
+    session = traced(
+        await RealtimeRunner(agent, model=model).run(), include_sensitive_data=sensitive
+    )
+    with pytest.raises(LookupError) as raised:
+        async with session:
+            await session.send_message("my card is on file")
+            raise error
+    assert raised.value is error  # the application's exception, unchanged
+    (session_span,) = of_kind(recorder, "task")
+    text = f": no account for card {CARD}" if sensitive else ""
+    assert session_span.error == {
+        "message": f"LookupError{text}",
+        "data": {"error_type": "LookupError"},
     }
     assert (CARD in exported(recorder)) is sensitive
     assert recorder.open_spans == [] and tree_problems(recorder) == []
