@@ -145,6 +145,27 @@ def trace_is_current_somewhere(trace: object) -> bool:
     return getattr(trace, "_prev_context_token", None) is not None
 
 
+def playback_tracker(session: RealtimeSession) -> Any:
+    """The ``RealtimePlaybackTracker`` the application gave the session's model config
+    (``None``: none, and the transport estimates playback from when audio arrived).
+
+    Example:
+        >>> from agents.realtime import RealtimeAgent
+        >>> from agents.realtime.model import RealtimePlaybackTracker
+        >>> from agents.realtime.testing import ScriptedRealtimeModel
+        >>> tracker = RealtimePlaybackTracker()
+        >>> session = RealtimeSession(
+        ...     ScriptedRealtimeModel(), RealtimeAgent(name="a"), None,
+        ...     model_config={"playback_tracker": tracker},
+        ... )
+        >>> playback_tracker(session) is tracker
+        True
+    """
+    config = vars(session).get("_model_config")
+    tracker = config.get("playback_tracker") if isinstance(config, dict) else None
+    return tracker if callable(getattr(tracker, "get_state", None)) else None
+
+
 def run_config(session: RealtimeSession) -> dict[str, Any]:
     """The session's run config (empty when none was given)."""
     config = vars(session).get("_run_config")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -221,6 +222,7 @@ class SessionTap:
         "machine",
         "model",
         "options",
+        "playback",
         "recorder",
         "redact_failed",
         "said",
@@ -256,6 +258,7 @@ class SessionTap:
         self.said: dict[object, list[str]] = {}  # response id -> its text deltas, unjoined
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.recorder: AudioRecorder | None = None  # only while the session records audio
+        self.playback: Any = None  # the application's playback tracker, if it gave one
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -454,6 +457,7 @@ class SessionTap:
                 self.want_server_session = True
             self.sink = sink
             self.model = getattr(session, "_model", None)
+            self.playback = _compat.playback_tracker(session)
             record_audio = options.include_audio and self.sensitive
             if record_audio:
                 self._record_audio(session, sink)
@@ -824,10 +828,25 @@ def _tool_called(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
 
 def _audio_interrupted(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:
     item_id = getattr(event.data, "item_id", None)
+    item_id = item_id if isinstance(item_id, str) else None
     generated = tap.audio_ms(tap.audio_response) if tap.audio_response is not None else None
-    return AudioInterrupted(
-        item_id if isinstance(item_id, str) else None, at=time.monotonic(), generated_ms=generated
-    )
+    played = _played_ms(tap.playback, item_id) if tap.playback is not None else None
+    return AudioInterrupted(item_id, at=time.monotonic(), generated_ms=generated, played_ms=played)
+
+
+def _played_ms(tracker: Any, item_id: str | None) -> float | None:
+    """How much of ``item_id`` the application's playback tracker says it played, read when
+    the transport reports the interruption (the transport resets the tracker only after
+    sending the truncation, so this is the count the model is told the caller heard)."""
+    try:
+        state = tracker.get_state()
+        elapsed = state.get("elapsed_ms")
+        if item_id is None or state.get("current_item_id") != item_id:
+            return None
+    except Exception:  # the application's tracker: what it cannot say, we estimate
+        return None
+    number = isinstance(elapsed, int | float) and not isinstance(elapsed, bool)
+    return float(elapsed) if number and math.isfinite(elapsed) and elapsed >= 0 else None
 
 
 def _transport_failed(tap: SessionTap, event: RealtimeRawModelEvent) -> Event:

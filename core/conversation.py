@@ -117,11 +117,18 @@ class Exchange:
             return None
         return self.first_audio_at + self.audio_ms / 1000.0 + PLAYBACK_GRACE_S
 
-    def heard(self, at: float | None, generated_ms: float | None) -> float | None:
-        """How much of the audio the caller heard if playback was cut at ``at``."""
-        if at is None or self.first_audio_at is None:
+    def heard(
+        self, at: float | None, generated_ms: float | None, played_ms: float | None = None
+    ) -> float | None:
+        """How much of the audio the caller heard if playback was cut at ``at``: what the
+        client played (``played_ms``) when it counts it, else the time since the first
+        audio; never more than the audio there was."""
+        if played_ms is not None:
+            played = played_ms
+        elif at is None or self.first_audio_at is None:
             return None
-        played = max(0.0, (at - self.first_audio_at) * 1000.0)
+        else:
+            played = max(0.0, (at - self.first_audio_at) * 1000.0)
         available = self.audio_ms if self.audio_ms is not None else generated_ms
         if available is not None:
             played = min(played, available)

@@ -304,18 +304,22 @@ class AudioInterrupted:
     """The caller barged in: playback of the agent's audio item ``item_id`` was cut at
     ``at``. ``None`` for the item means the latest response.
 
-    How much the caller heard is the time its audio had been playing (from its first
-    delta), at most what was generated (``generated_ms``: the audio received so far, for
-    a response still generating).
+    How much the caller heard is ``played_ms`` when the client counts what it played (the
+    SDK's playback tracker), else the time its audio had been playing (from its first
+    delta); at most what was generated (``generated_ms``: the audio received so far, for a
+    response still generating).
 
     Example:
         >>> AudioInterrupted("item_1", at=3.0).item_id
         'item_1'
+        >>> AudioInterrupted("item_1", at=3.0, played_ms=840.0).played_ms
+        840.0
     """
 
     item_id: str | None = attrs.field(default=None, validator=_opt_str)
     at: float | None = attrs.field(default=None, validator=_opt_time, kw_only=True)
     generated_ms: float | None = attrs.field(default=None, validator=_opt_duration, kw_only=True)
+    played_ms: float | None = attrs.field(default=None, validator=_opt_duration, kw_only=True)
 
 
 @attrs.frozen

@@ -573,7 +573,7 @@ class SpanMachine:
         turn.interrupted = True
         self._conversation.interruptions += 1
         exchange = turn.exchange
-        exchange.heard_ms = exchange.heard(event.at, event.generated_ms)
+        exchange.heard_ms = exchange.heard(event.at, event.generated_ms, event.played_ms)
         out: list[Command] = [FlagTurn(turn.span_id, "interrupted")]
         if not exchange.generating:
             self._measure(turn, out)

@@ -220,6 +220,7 @@ EVENT_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         st.none() | item_ids,
         at=st.none() | moments,
         generated_ms=st.none() | durations,
+        played_ms=st.none() | durations,
     ),
     ToolCalled: st.builds(
         ToolCalled,
@@ -917,11 +918,21 @@ class MachineProperties(RuleBasedStateMachine):
         at = data.draw(st.none() | st.builds(self._tick, st.just(data)), label="at")
         self.feed(TurnEnded(response_id, at=at))
 
-    @rule(data=st.data(), item_id=st.none() | item_ids, generated_ms=st.none() | durations)
+    @rule(
+        data=st.data(),
+        item_id=st.none() | item_ids,
+        generated_ms=st.none() | durations,
+        played_ms=st.none() | durations,
+    )
     def audio_interrupted(
-        self, data: st.DataObject, item_id: str | None, generated_ms: float | None
+        self,
+        data: st.DataObject,
+        item_id: str | None,
+        generated_ms: float | None,
+        played_ms: float | None,
     ) -> None:
-        self.feed(AudioInterrupted(item_id, at=self._tick(data), generated_ms=generated_ms))
+        at = self._tick(data)
+        self.feed(AudioInterrupted(item_id, at=at, generated_ms=generated_ms, played_ms=played_ms))
 
     @rule(event=model_configurations)
     def model_configured(self, event: ModelConfigured) -> None:

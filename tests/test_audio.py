@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from agents.realtime import RealtimeAgent, RealtimeRunner
+from agents.realtime.model import RealtimePlaybackTracker
 from agents.realtime.model_events import (
     RealtimeModelAudioEvent,
     RealtimeModelAudioInterruptedEvent,
@@ -48,13 +49,15 @@ async def converse(
     *,
     after: Sequence[RealtimeModelEvent] = (),
     settings: dict[str, Any] | None = None,
+    model_config: dict[str, Any] | None = None,
     **options: Any,
 ) -> None:
     """Send the caller's audio chunks ``(audio, commit)``, then emit ``after``."""
     model = ScriptedRealtimeModel(list(steps))
     config = {"model_settings": dict(SETTINGS if settings is None else settings)}
     agent = RealtimeAgent(name="Greeter", instructions="greet")
-    session = await RealtimeRunner(agent, model=model, config=config).run()  # type: ignore[arg-type]
+    runner = RealtimeRunner(agent, model=model, config=config)  # type: ignore[arg-type]
+    session = await runner.run(model_config=model_config)  # type: ignore[arg-type]
     async with traced(session, **options):
         for audio, commit in caller:
             await session.send_audio(audio, commit=commit)
@@ -215,6 +218,50 @@ async def test_an_interrupted_response_says_how_much_of_its_audio_was_heard(
     assert spoken["audio_heard_ms"] == turn["audio_heard_ms"]
     assert 0 <= spoken["audio_heard_ms"] < 2000.0
     assert decoded(spoken["output"]["data"]) == tone(9, 2000)  # all that was generated
+
+
+class _BrokenTracker(RealtimePlaybackTracker):
+    def get_state(self) -> Any:
+        raise RuntimeError("the player went away")
+
+
+def _tracker(item_id: str, played_ms: float) -> RealtimePlaybackTracker:
+    tracker = RealtimePlaybackTracker()
+    tracker.on_play_ms(item_id, 0, played_ms)
+    return tracker
+
+
+@pytest.mark.parametrize(
+    ("tracker", "heard"),
+    [
+        (_tracker("a1", 1234.5), 1234.5),  # what the client played
+        (_tracker("a1", 5000.0), 2000.0),  # never more than the audio there was
+        (_tracker("a0", 700.0), None),  # another item playing: estimated
+        (_tracker("a1", float("nan")), None),  # no number: estimated
+        (_BrokenTracker(), None),  # the tracker fails: estimated, tracing goes on
+    ],
+    ids=["played", "capped", "other-item", "nan", "broken"],
+)
+async def test_a_playback_tracker_says_how_much_of_an_interrupted_response_was_heard(
+    recorder: SpanRecorder, tracker: RealtimePlaybackTracker, heard: float | None
+) -> None:
+    steps = [
+        RealtimeStep(
+            expect=RealtimeModelSendAudio,
+            emit=[started("r1"), delta("r1", tone(9, 2000)), ended("r1")],
+        )
+    ]
+    after = [RealtimeModelAudioInterruptedEvent(item_id="a1", content_index=0)]
+    await converse(
+        steps, [(tone(1, 10), True)], after=after, model_config={"playback_tracker": tracker}
+    )
+    assert tree_problems(recorder) == [] and recorder.open_spans == []
+    turn = payload(only(of_kind(recorder, "turn")))["data"]
+    assert turn["interrupted"] is True and turn["audio_generated_ms"] == 2000.0
+    if heard is None:  # the estimate: the time since the first delta, well under a second here
+        assert 0 <= turn["audio_heard_ms"] < 500.0
+    else:
+        assert turn["audio_heard_ms"] == heard
 
 
 @pytest.mark.parametrize(

@@ -1056,6 +1056,19 @@ def test_a_barge_in_after_the_response_ended_cuts_its_turn_with_what_was_heard()
     assert machine.feed(SessionClosed())[1] == _summary(turns=1, interruptions=1)
 
 
+@pytest.mark.parametrize(("played_ms", "heard"), [(1234.5, 1234.5), (0.0, 0.0), (9000.0, 3000.0)])
+def test_what_the_client_played_is_what_was_heard(played_ms: float, heard: float) -> None:
+    machine = _greeter_session()
+    machine.feed(TurnStarted("r1", at=1.0))
+    machine.feed(AudioStarted("r1", "a1", at=1.0))
+    machine.feed(AgentSaid("r1", None, audio_ms=3000.0))
+    machine.feed(TurnEnded("r1", at=1.5))
+    # 0.75 s after the first delta by the receipt clock, but the client counted its playback
+    out = machine.feed(AudioInterrupted("a1", at=1.75, generated_ms=3000.0, played_ms=played_ms))
+    measures = {"time_to_first_audio_ms": 0.0, "audio_generated_ms": 3000.0}
+    assert SetMeasures(3, {**measures, "audio_heard_ms": heard}) in out
+
+
 def test_heard_is_capped_at_what_was_generated() -> None:
     machine = _greeter_session()
     machine.feed(TurnStarted("r1", at=1.0))

@@ -9,6 +9,7 @@ import base64
 import json
 from typing import Any
 
+from agents.realtime.model import RealtimePlaybackTracker
 from agents.tracing import Span
 
 from realtime_spans.adapters import SpanRecorder
@@ -248,4 +249,60 @@ async def test_a_barge_in_says_how_much_of_the_answer_the_caller_heard(
     summary = only(of_kind(recorder, "task")).span_data.export()["data"]
     assert summary["interruptions"] == 1 and summary["turns"] == 2
     assert truncate["audio_end_ms"] <= 30
+    assert tree_problems(recorder) == []
+
+
+async def test_with_a_playback_tracker_what_the_caller_heard_is_what_the_client_played(
+    realtime_server: RealtimeServer, recorder: SpanRecorder
+) -> None:
+    """A client that counts what it plays (the SDK's ``RealtimePlaybackTracker``, as a
+    phone bridge does): the turn's ``audio_heard_ms`` is that count, the same number the
+    transport sends the model in its truncation, not the estimate from arrival times."""
+
+    def cancel_then_answer(truncate: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            item_truncated("msg_1", audio_end_ms=truncate["audio_end_ms"]),
+            response_done("resp_1", status="cancelled", reason="turn_detected"),
+            *response("resp_2", audio_message("resp_2", item_id="msg_2", chunks=2)),
+        ]
+
+    realtime_server.script = (
+        Script()
+        .on_connect(session_created(interrupt_response=True))
+        .every("conversation.item.create", acknowledge_items())
+        .when(
+            "response.create",
+            response_created("resp_1"),
+            *audio_message("resp_1", item_id="msg_1", chunks=3, finished=False),
+        )
+        # the caller talks over the answer once two of its three chunks have played
+        .when("input_audio_buffer.append", speech_started("item_u2"))
+        .when("conversation.item.truncate", cancel_then_answer)
+    )
+    tracker = RealtimePlaybackTracker()
+    greeter, _ = make_agents()
+    session = await open_session(
+        realtime_server, greeter, model_config={"playback_tracker": tracker}
+    )
+    played = ended = 0
+    async with session:
+        await session.send_message("tell me a long story")
+        async for event in session:
+            if event.type == "audio" and played < 2:
+                tracker.on_play_bytes(event.item_id, event.content_index, event.audio.data)
+                played += 1
+                if played == 2:
+                    await session.send_audio(CHUNK)
+            ended += event.type == "agent_end"
+            if ended == 2:
+                break
+
+    (truncate,) = realtime_server.messages("conversation.item.truncate")
+    assert truncate["audio_end_ms"] == 20  # two 10 ms chunks played, by the client's count
+    cut, answer = of_kind(recorder, "turn")
+    assert cut.span_data.interrupted is True
+    measured = _measured(cut)
+    assert measured["audio_heard_ms"] == 20.0
+    assert measured["audio_generated_ms"] == 30.0
+    assert "audio_heard_ms" not in _measured(answer)
     assert tree_problems(recorder) == []
