@@ -775,3 +775,50 @@ async def test_a_misshapen_server_event_fails_the_test_loudly() -> None:
             with pytest.raises(ConnectionClosedError):
                 await client.recv()  # nothing is sent: the server closes with 1011
             assert client.close_code == 1011
+
+
+@pytest.mark.parametrize("async_tool_calls", [True, False], ids=["tasks", "inline"])
+async def test_a_tool_that_hangs_up_over_websocket_ends_as_done(
+    realtime_server: RealtimeServer, recorder: SpanRecorder, async_tool_calls: bool
+) -> None:
+    """The model calls ``end_call``, whose tool closes the session (inline, from inside the
+    transport's own listener task): the same events as without tracing, every span ended,
+    and the tool's span not marked cancelled by its own close."""
+    sessions: list[RealtimeSession] = []
+
+    @function_tool
+    async def end_call() -> str:
+        """Hang up."""
+        await sessions[-1].close()
+        return "goodbye"
+
+    def script() -> Script:
+        return (
+            Script()
+            .on_connect(session_created())
+            .every("conversation.item.create", acknowledge_items())
+            .when(
+                "response.create",
+                response_created("resp_1"),
+                *function_call("resp_1", call_id="call_end", name="end_call"),
+            )
+        )
+
+    realtime_server.script_per_connection = script
+    greeter = RealtimeAgent(name="Greeter", tools=[end_call])
+    seen: dict[bool, list[str]] = {}
+    for tracing in (False, True):
+        model_config = realtime_server.model_config()
+        config = {"async_tool_calls": async_tool_calls}
+        session = await RealtimeRunner(greeter, config=config).run(model_config=model_config)
+        sessions.append(traced(session) if tracing else session)
+        async with asyncio.timeout(5), sessions[-1]:
+            await sessions[-1].send_message("that's all, thanks")
+            seen[tracing] = [event.type for event in await events_until(sessions[-1])]
+
+    assert seen[True] == seen[False] and seen[True][-1] == "tool_start"
+    function = only(of_kind(recorder, "function"))
+    assert function.span_data.name == "end_call"
+    assert function.error is None and function.ended_at is not None
+    assert only(of_kind(recorder, "task")).error is None
+    assert recorder.open_spans == [] and tree_problems(recorder) == []
