@@ -197,6 +197,20 @@ async def test_a_server_error_keeps_only_its_type_and_code(
     assert (CARD in exported(recorder)) is sensitive
 
 
+def _assert_session_error(
+    recorder: SpanRecorder, kind: type[Exception], text: str, sensitive: bool
+) -> None:
+    """The session span carries the exception's type, and its text only when allowed."""
+    (session_span,) = of_kind(recorder, "task")
+    name = kind.__name__
+    assert session_span.error == {
+        "message": f"{name}: {text}" if sensitive else name,
+        "data": {"error_type": name},
+    }
+    assert (CARD in exported(recorder)) is sensitive
+    assert recorder.open_spans == [] and tree_problems(recorder) == []
+
+
 @pytest.mark.parametrize("sensitive", [False, True], ids=["withheld", "allowed"])
 @pytest.mark.parametrize("when", ["entry", "close"])
 async def test_entry_and_close_failures_keep_only_their_type(
@@ -215,14 +229,7 @@ async def test_entry_and_close_failures_keep_only_their_type(
     )
     with pytest.raises(ConnectionError):
         await converse(session)
-    (session_span,) = of_kind(recorder, "task")
-    text = f": gateway refused card {CARD}" if sensitive else ""
-    assert session_span.error == {
-        "message": f"ConnectionError{text}",
-        "data": {"error_type": "ConnectionError"},
-    }
-    assert (CARD in exported(recorder)) is sensitive
-    assert recorder.open_spans == [] and tree_problems(recorder) == []
+    _assert_session_error(recorder, ConnectionError, f"gateway refused card {CARD}", sensitive)
 
 
 @pytest.mark.parametrize("sensitive", [False, True], ids=["withheld", "allowed"])
@@ -240,11 +247,4 @@ async def test_an_exception_escaping_the_sessions_block_is_the_sessions_error(
             await session.send_message("my card is on file")
             raise error
     assert raised.value is error  # the application's exception, unchanged
-    (session_span,) = of_kind(recorder, "task")
-    text = f": no account for card {CARD}" if sensitive else ""
-    assert session_span.error == {
-        "message": f"LookupError{text}",
-        "data": {"error_type": "LookupError"},
-    }
-    assert (CARD in exported(recorder)) is sensitive
-    assert recorder.open_spans == [] and tree_problems(recorder) == []
+    _assert_session_error(recorder, LookupError, f"no account for card {CARD}", sensitive)

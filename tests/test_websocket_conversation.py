@@ -51,6 +51,33 @@ def _generation_of(recorder: SpanRecorder, turn: Span[Any]) -> Any:
     return generation.span_data
 
 
+def _long_answer(*then: dict[str, Any]) -> Script:
+    """The model starts a long spoken answer (three 10 ms chunks so far), followed by
+    ``then``; a barge-in's truncation is answered by :func:`_cancel_then_answer`."""
+    return (
+        Script()
+        .on_connect(session_created(interrupt_response=True))
+        .every("conversation.item.create", acknowledge_items())
+        .when(
+            "response.create",
+            response_created("resp_1"),
+            *audio_message("resp_1", item_id="msg_1", chunks=3, finished=False),
+            *then,
+        )
+        .when("conversation.item.truncate", _cancel_then_answer)
+    )
+
+
+def _cancel_then_answer(truncate: dict[str, Any]) -> list[dict[str, Any]]:
+    """The server's answer to the truncation of a barge-in: the truncated item, the cut
+    response done as cancelled, then the answer to the caller's new words."""
+    return [
+        item_truncated("msg_1", audio_end_ms=truncate["audio_end_ms"]),
+        response_done("resp_1", status="cancelled", reason="turn_detected"),
+        *response("resp_2", audio_message("resp_2", item_id="msg_2", chunks=2)),
+    ]
+
+
 def _measured(turn: Span[Any]) -> dict[str, Any]:
     return turn.span_data.export()["data"]  # type: ignore[no-any-return]
 
@@ -208,25 +235,7 @@ async def test_a_text_response_to_a_typed_message(
 async def test_a_barge_in_says_how_much_of_the_answer_the_caller_heard(
     realtime_server: RealtimeServer, recorder: SpanRecorder
 ) -> None:
-    def cancel_then_answer(truncate: dict[str, Any]) -> list[dict[str, Any]]:
-        return [
-            item_truncated("msg_1", audio_end_ms=truncate["audio_end_ms"]),
-            response_done("resp_1", status="cancelled", reason="turn_detected"),
-            *response("resp_2", audio_message("resp_2", item_id="msg_2", chunks=2)),
-        ]
-
-    realtime_server.script = (
-        Script()
-        .on_connect(session_created(interrupt_response=True))
-        .every("conversation.item.create", acknowledge_items())
-        .when(
-            "response.create",
-            response_created("resp_1"),
-            *audio_message("resp_1", item_id="msg_1", chunks=3, finished=False),
-            speech_started("item_u2"),  # the caller talks over the answer
-        )
-        .when("conversation.item.truncate", cancel_then_answer)
-    )
+    realtime_server.script = _long_answer(speech_started("item_u2"))  # talked over at once
     greeter, _ = make_agents()
     session = await open_session(
         realtime_server, greeter, include_sensitive_data=True, include_audio=True
@@ -259,25 +268,9 @@ async def test_with_a_playback_tracker_what_the_caller_heard_is_what_the_client_
     phone bridge does): the turn's ``audio_heard_ms`` is that count, the same number the
     transport sends the model in its truncation, not the estimate from arrival times."""
 
-    def cancel_then_answer(truncate: dict[str, Any]) -> list[dict[str, Any]]:
-        return [
-            item_truncated("msg_1", audio_end_ms=truncate["audio_end_ms"]),
-            response_done("resp_1", status="cancelled", reason="turn_detected"),
-            *response("resp_2", audio_message("resp_2", item_id="msg_2", chunks=2)),
-        ]
-
-    realtime_server.script = (
-        Script()
-        .on_connect(session_created(interrupt_response=True))
-        .every("conversation.item.create", acknowledge_items())
-        .when(
-            "response.create",
-            response_created("resp_1"),
-            *audio_message("resp_1", item_id="msg_1", chunks=3, finished=False),
-        )
-        # the caller talks over the answer once two of its three chunks have played
-        .when("input_audio_buffer.append", speech_started("item_u2"))
-        .when("conversation.item.truncate", cancel_then_answer)
+    # the caller talks over the answer once two of its three chunks have played
+    realtime_server.script = _long_answer().when(
+        "input_audio_buffer.append", speech_started("item_u2")
     )
     tracker = RealtimePlaybackTracker()
     greeter, _ = make_agents()
