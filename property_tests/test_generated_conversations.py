@@ -11,8 +11,9 @@ session, are slow for a few loop turns, run in a worker thread, or wait for the 
 approval, which comes, is refused, never comes, or is left to a later tool call that
 approves or rejects it), calls the model repeats, handoffs (one whose callback raises),
 ``update_agent()`` at random points, and a close at a random point: ``__aexit__``,
-``close()`` from another task, or cancelling the task that iterates (sometimes with a
-transport whose ``close()`` fails). Every text of the conversation (the caller's messages,
+``close()`` from another task, cancelling the task that iterates, or an exception the
+caller's code raises out of the session's block (sometimes with a transport whose
+``close()`` fails). Every text of the conversation (the caller's messages,
 tool arguments, outputs and errors, transcripts, error and exception texts) carries a card
 number, so a conversation with sensitive data withheld can be searched for it in every
 exported span.
@@ -228,6 +229,27 @@ async def settle(ctx: ToolContext[Any], call_id: str, verdict: str) -> str:
 _SETTLED: ContextVar[list[str] | None] = ContextVar("settled", default=None)
 
 
+@function_tool
+async def hang_up(ctx: ToolContext[Any]) -> str:
+    """End the call: the tool closes the session itself (in a background task, the close
+    cancels the tool's own task; inline, the tool goes on after it)."""
+    session = _SESSION.get()
+    assert session is not None
+    _observe("hang_up", ctx.tool_call_id)
+    # Whether this close starts the session's cleanup (the SDK's own bookkeeping, read
+    # only: no public path says so): then the call is the one that closed the session.
+    first = not session._closed and session._cleanup_task is None
+    log = _HUNG_UP.get()
+    if first and log is not None:
+        log.append(ctx.tool_call_id)
+    await session.close()
+    return "goodbye"
+
+
+#: The calls whose tool closed the session in the current run.
+_HUNG_UP: ContextVar[list[str] | None] = ContextVar("hung_up", default=None)
+
+
 @output_guardrail
 def no_stop_words(ctx: RunContextWrapper[Any], agent: Any, text: str) -> GuardrailFunctionOutput:
     """Trips when the model says STOP (only parallel, non-strict scripts make it say so)."""
@@ -251,13 +273,13 @@ def _make_cast() -> dict[str, RealtimeAgent[Any]]:
     alpha = RealtimeAgent(
         name="Alpha",
         instructions="You are Alpha.",
-        tools=[lookup, slow_lookup, broken, crash, sync_lookup, refund, charge, settle],
+        tools=[lookup, slow_lookup, broken, crash, sync_lookup, refund, charge, settle, hang_up],
         output_guardrails=[no_stop_words],
     )
     bravo = RealtimeAgent(
         name="Bravo",
         instructions="You are Bravo.",
-        tools=[lookup, broken, sync_lookup, refund, charge, settle],
+        tools=[lookup, broken, sync_lookup, refund, charge, settle, hang_up],
     )
     charlie = RealtimeAgent(
         name="Charlie",
@@ -291,7 +313,8 @@ AGENT_NAMES = tuple(AGENTS)
 #: What calling a name does, per active agent: "output" (a tool output is sent), "sync"
 #: (the same, from a worker thread), "approval" (the caller approves or rejects it, and an
 #: output is sent; or ignores it, and nothing is), "handoff:<agent>" (session update, then
-#: the transfer message), "terminal" (the call's error ends the session; nothing is sent).
+#: the transfer message), "terminal" (the call's error ends the session, or its tool closes
+#: it: nothing is sent).
 #: A name the agent does not have is answered "Tool ... not found": an output too.
 CALLS: dict[str, dict[str, str]] = {
     "Alpha": {
@@ -303,6 +326,7 @@ CALLS: dict[str, dict[str, str]] = {
         "refund": "approval",
         "charge": "output",
         "settle": "output",
+        "hang_up": "terminal",
         "transfer_to_bravo": "handoff:Bravo",
         "transfer_to_charlie": "handoff:Charlie",
     },
@@ -313,6 +337,7 @@ CALLS: dict[str, dict[str, str]] = {
         "refund": "approval",
         "charge": "output",
         "settle": "output",
+        "hang_up": "terminal",
         "transfer_to_charlie": "handoff:Charlie",
         "escalate": "terminal",
     },
@@ -327,7 +352,9 @@ ALL_CALL_NAMES = sorted({name for calls in CALLS.values() for name in calls} | {
 #: even when the active agent is not known in advance). ``settle`` is only ever called for
 #: a refund left to it (see ``conversations``).
 SAFE_TRIGGERS = [
-    name for name in ALL_CALL_NAMES if name not in ("crash", "escalate", "sync_lookup", "settle")
+    name
+    for name in ALL_CALL_NAMES
+    if name not in ("crash", "escalate", "hang_up", "sync_lookup", "settle")
 ]
 
 
@@ -410,7 +437,7 @@ class Conversation:
     exchanges: tuple[Exchange, ...]
     ends_with_stream_end: bool
     mid_updates: tuple[tuple[int, str], ...]
-    close: str  # "aexit" | "task" | "cancel"
+    close: str  # "aexit" | "task" | "cancel" | "raise"
     close_at: int | None  # after this many events seen; None: when the stream ends
     close_error: bool
     ambient: str  # "none" | "trace" | "span"
@@ -488,7 +515,8 @@ def _response(
     caller = None
     if draw(st.booleans()):
         when = draw(st.sampled_from(["before", "during", "after", "never"]))
-        caller = (f"user_{tag}", f"{draw(_words)} caller card {SECRET}", when)
+        # the response's tag makes each transcript unique: a late one is searched for
+        caller = (f"user_{tag}", f"{draw(_words)} caller {tag} card {SECRET}", when)
         if when == "during":
             items.insert(draw(st.integers(0, len(items))), ("heard",))
         elif when == "after":
@@ -506,12 +534,51 @@ def _response(
     )
 
 
+def _named_where_ghosts(
+    greeting: Response | None, exchanges: list[Exchange]
+) -> tuple[Response | None, list[Exchange]]:
+    """In a conversation where a response that never started ends (a "ghost"), every
+    response has an id: a ``turn_ended`` whose id no turn has ends the newest turn started
+    without one (that turn's end may carry the id its start lacked), so next to an
+    anonymous turn a ghost is that turn's end, not a ghost (the README says so)."""
+    responses = [greeting] if greeting is not None else []
+    responses += [r for exchange in exchanges for r in exchange.responses]
+    if not any(item[0] == "ghost" for r in responses for item in r.after):
+        return greeting, exchanges
+
+    def named(response: Response) -> Response:
+        if response.response_id is not None:
+            return response
+        return dataclasses.replace(response, response_id=f"resp_{response.tag}")
+
+    return (
+        named(greeting) if greeting is not None else None,
+        [
+            dataclasses.replace(exchange, responses=tuple(named(r) for r in exchange.responses))
+            for exchange in exchanges
+        ],
+    )
+
+
+def _hung_up(response: Response) -> Response:
+    """A response that calls ``hang_up`` ends with that call: the model can send nothing
+    once the session is closed (an inline tool closes it while the call is delivered)."""
+    for index, item in enumerate(response.items):
+        if item[0] == "call" and item[1].name == "hang_up":
+            items = tuple(i for i in response.items[: index + 1] if i[0] != "heard")
+            caller = response.caller
+            if caller is not None and caller[2] in ("during", "after"):
+                caller = (caller[0], caller[1], "never")
+            return dataclasses.replace(response, items=items, usage=None, after=(), caller=caller)
+    return response
+
+
 def _arguments(name: str, query: str, turns: int) -> str:
     if name == "settle":
         raise AssertionError("settle calls are made by _settle_call")
     if name == "slow_lookup":
         return json.dumps({"query": query, "turns": turns})
-    if name.startswith("transfer_to_") or name == "escalate":
+    if name.startswith("transfer_to_") or name in ("escalate", "hang_up"):
         return "{}"
     return json.dumps({"query": query})
 
@@ -520,7 +587,7 @@ def _arguments(name: str, query: str, turns: int) -> str:
 def conversations(draw: st.DrawFn, *, parallel: bool, inline: bool | None = None) -> Conversation:
     """A conversation. ``parallel``: up to three calls per turn (non-strict script)."""
     async_tools = not (draw(st.booleans()) if inline is None else inline)
-    close = draw(st.sampled_from(["aexit", "task", "cancel"]))
+    close = draw(st.sampled_from(["aexit", "task", "cancel", "raise"]))
     close_at = draw(st.none() | st.integers(3, 60))
     # A worker-thread tool finishes at a wall-clock moment: only where nothing can race it
     # (one call per turn, the conversation runs to its end).
@@ -582,9 +649,17 @@ def conversations(draw: st.DrawFn, *, parallel: bool, inline: bool | None = None
                     names.append("no_such_tool")
                     if not allow_sync:
                         names = [name for name in names if name != "sync_lookup"]
+                if parallel or not async_tools:
+                    # hang_up only where its effect is known exactly (one call per turn: the
+                    # active agent has it) and in background tasks (inline, its output is
+                    # sent after its own close, which the scripted model refuses; over the
+                    # socket both are tested in tests/)
+                    names = [name for name in names if name != "hang_up"]
                 # calls that end the session are kept rare, so most conversations go deep
-                ending = sorted(n for n in names if n in ("crash", "escalate"))
-                if ending and draw(st.integers(0, 15)) == 0:
+                ending = sorted(n for n in names if n in ("crash", "escalate", "hang_up"))
+                if "hang_up" in ending and draw(st.integers(0, 9)) == 0:
+                    name = "hang_up"  # a voice agent's usual last call: not as rare
+                elif ending and draw(st.integers(0, 15)) == 0:
                     name = draw(st.sampled_from(ending))
                 else:
                     name = draw(st.sampled_from(sorted(set(names) - set(ending))))
@@ -604,7 +679,9 @@ def conversations(draw: st.DrawFn, *, parallel: bool, inline: bool | None = None
                     left_to_a_tool.append(made_call)
             raises = turns_made == raising_turn and (parallel or not calls)
             turns_made += 1
-            response = draw(_response(tag, calls, allow_exception=raises, allow_trip=parallel))
+            response = _hung_up(
+                draw(_response(tag, calls, allow_exception=raises, allow_trip=parallel))
+            )
             responses.append(response)
             if response.raises or (not parallel and calls and calls[0].effect == "terminal"):
                 terminal = True
@@ -620,6 +697,7 @@ def conversations(draw: st.DrawFn, *, parallel: bool, inline: bool | None = None
             break
 
     close_error = close == "aexit" and draw(st.integers(0, 7)) == 0
+    greeting, exchanges = _named_where_ghosts(greeting, exchanges)
     return Conversation(
         strict=not parallel,
         async_tools=async_tools,
@@ -815,6 +893,7 @@ class Run:
     updates: list[str] = dataclasses.field(default_factory=list)
     rejected: list[str] = dataclasses.field(default_factory=list)
     settled: list[str] = dataclasses.field(default_factory=list)  # rejected by a tool
+    hung_up: list[str] = dataclasses.field(default_factory=list)  # whose tool closed it
     sent: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
     sent_kinds: list[str] = dataclasses.field(default_factory=list)
     remaining_steps: int = 0
@@ -874,6 +953,8 @@ async def _talk(
                 acting = False
                 if conversation.close == "aexit":
                     break
+                if conversation.close == "raise":
+                    raise CallerGaveUp(f"the caller gave up on card {SECRET}")
                 if conversation.close == "task":
                     closer = asyncio.create_task(session.close())
                 elif signal is not None:
@@ -901,6 +982,10 @@ async def _talk(
     if closer is not None:
         await closer
     check_ambient("after close")
+
+
+class CallerGaveUp(Exception):
+    """What the caller's code raises out of the session's block (``close="raise"``)."""
 
 
 async def _dialogue(
@@ -992,6 +1077,7 @@ _SEND_KINDS = {
 async def _run_once(conversation: Conversation, *, traced_run: bool, run: Run) -> None:
     token = _OBSERVED.set(run.observations)
     settled_token = _SETTLED.set(run.settled)
+    hung_up_token = _HUNG_UP.set(run.hung_up)
     options: dict[str, Any] = {
         "include_sensitive_data": conversation.sensitive,
         "include_audio": conversation.audio,
@@ -1048,6 +1134,7 @@ async def _run_once(conversation: Conversation, *, traced_run: bool, run: Run) -
             run.remaining_steps = model.remaining_steps
             run.predicted = script.predicted
     finally:
+        _HUNG_UP.reset(hung_up_token)
         _SETTLED.reset(settled_token)
         _OBSERVED.reset(token)
 
@@ -1137,6 +1224,7 @@ def _comparable(run: Run) -> dict[str, Any]:
         "updates": run.updates,
         "rejected": run.rejected,
         "settled": run.settled,
+        "hung_up": run.hung_up,
         "observed_where": [(o.where, o.call_id) for o in run.observations],
         "sdk_warnings_and_errors": _sdk_complaints(run.logs),
     }
@@ -1203,6 +1291,13 @@ def check_traced(conversation: Conversation, run: Run, recorder: SpanRecorder) -
     assert {span.trace_id for span in recorder.started} == {trace_id}
     expected_parent = user_span.span_id if conversation.ambient == "span" else None
     assert session_span.parent_id == expected_parent
+    if run.outcome[:2] == ("raised", CallerGaveUp.__name__):
+        # the caller's exception ended the session: it is the session's error, unless the
+        # session had one already (its first error stays); its text only when allowed
+        assert session_span.error is not None
+        if session_span.error["data"] == {"error_type": CallerGaveUp.__name__}:
+            text = f": the caller gave up on card {SECRET}" if conversation.sensitive else ""
+            assert session_span.error["message"] == CallerGaveUp.__name__ + text
 
     agents = _spans_of(recorder, "agent")
     agent_ids = {span.span_id for span in agents}
@@ -1259,6 +1354,10 @@ def check_traced(conversation: Conversation, run: Run, recorder: SpanRecorder) -
     broken_ends = sum(1 for e in run.events if e.type == "tool_end" and e.tool.name == "broken")
     broken_spans = [s for s in functions if s.span_data.name == "broken" and s.error]
     assert len(broken_spans) >= broken_ends
+    # the call whose tool closed the session ended as done, not cancelled by that close
+    for span in functions:
+        if span.span_data.call_id in run.hung_up:
+            assert span.span_data.name == "hang_up" and span.error is None, span.error
     rejected = [s for s in functions if s.error and s.error["message"] == "Tool execution rejected"]
     assert len(rejected) == len(run.rejected) + len(run.settled)
 
@@ -1435,6 +1534,7 @@ def _label(run: Run, recorder: SpanRecorder) -> None:
     settles = [e for e in run.events if e.type == "tool_end" and e.tool.name == "settle"]
     event(f"tools that settled another call: {min(len(settles), 2)}")
     event(f"calls rejected by a tool: {bool(run.settled)}")
+    event(f"a tool closed the session: {bool(run.hung_up)}")
     charges = [e for e in run.events if e.type == "tool_end" and e.tool.name == "charge"]
     event(f"custom failure_error_function used: {bool(charges)}")
     ghosts = [u for u in _raw(run, "turn_ended") if u.response_id == "ghost"]
