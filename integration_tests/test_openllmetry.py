@@ -465,9 +465,21 @@ async def test_our_tree_is_intact_in_either_order(order: str, otel: OtelPipeline
     assert _current() == SDK_MEMBERS
 
 
+def _hangs_up_on_a_failing_close(conversation: Conversation) -> bool:
+    """A tool closes the session while the transport's ``close()`` fails: with
+    OpenLLMetry's patch in place that session hangs, traced or not (found by a generated
+    example; without the patch it ends, as the property tests check)."""
+    calls = [call for response in conversation.responses for call in response.calls]
+    return conversation.close_error and any(call.name == "hang_up" for call in calls)
+
+
 @pytest.mark.parametrize("order", ORDERS)
 @settings(max_examples=40, suppress_health_check=PER_TEST_FIXTURES)
-@given(conversation=generated(parallel=False, inline=False))
+@given(
+    conversation=generated(parallel=False, inline=False).filter(
+        lambda conversation: not _hangs_up_on_a_failing_close(conversation)
+    )
+)
 def test_generated_conversations_stay_transparent_in_either_order(
     order: str, conversation: Conversation
 ) -> None:
