@@ -116,12 +116,7 @@ def model_configured(settings: Mapping[str, Any], model: object) -> tuple[ModelC
     if not isinstance(transcription, Mapping):
         transcription = _audio_side(merged, "input").get("transcription")
     transcription_model = transcription.get("model") if isinstance(transcription, Mapping) else None
-    input_format = _format_name(_audio_side(merged, "input").get("format")) or _format_name(
-        merged.get("input_audio_format")
-    )
-    output_format = _format_name(_audio_side(merged, "output").get("format")) or _format_name(
-        merged.get("output_audio_format")
-    )
+    input_format, output_format = _formats(merged)
     bytes_per_ms = _BYTES_PER_MS.get(output_format or "", PCM16_BYTES_PER_MS)
     event = ModelConfigured(
         name if isinstance(name, str) else None,
@@ -140,11 +135,15 @@ def audio_formats(settings: Mapping[str, Any], model: object) -> tuple[str | Non
         ('g711_ulaw', None)
     """
     defaults, _ = transport_defaults(model)
-    merged: dict[str, Any] = {**defaults, **settings}
-    input_format = _format_name(_audio_side(merged, "input").get("format")) or _format_name(
-        merged.get("input_audio_format")
-    )
-    output_format = _format_name(_audio_side(merged, "output").get("format")) or _format_name(
-        merged.get("output_audio_format")
-    )
-    return input_format, output_format
+    return _formats({**defaults, **settings})
+
+
+def _formats(merged: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Input and output format names, from either API generation's settings."""
+
+    def named(side: str) -> str | None:
+        return _format_name(_audio_side(merged, side).get("format")) or _format_name(
+            merged.get(f"{side}_audio_format")
+        )
+
+    return named("input"), named("output")

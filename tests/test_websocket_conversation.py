@@ -35,7 +35,7 @@ from .realtime_server.events import (
     text_message,
 )
 from .support import make_agents, of_kind, only, tree_problems
-from .test_websocket_transport import WEATHER_ARGS, acknowledge_items, open_session
+from .test_websocket_transport import WEATHER_ARGS, acknowledging, open_session
 
 SAID = "It is sunny in Oslo."
 ASKED = "what is the weather in Oslo"
@@ -55,9 +55,7 @@ def _long_answer(*then: dict[str, Any]) -> Script:
     """The model starts a long spoken answer (three 10 ms chunks so far), followed by
     ``then``; a barge-in's truncation is answered by :func:`_cancel_then_answer`."""
     return (
-        Script()
-        .on_connect(session_created(interrupt_response=True))
-        .every("conversation.item.create", acknowledge_items())
+        acknowledging(interrupt_response=True)
         .when(
             "response.create",
             response_created("resp_1"),
@@ -87,9 +85,7 @@ async def _spoken_question_with_a_tool(
 ) -> None:
     """The caller asks aloud; the model calls ``get_weather``, then answers aloud."""
     realtime_server.script = (
-        Script()
-        .on_connect(session_created())
-        .every("conversation.item.create", acknowledge_items())
+        acknowledging()
         .when(
             "input_audio_buffer.append",
             *caller_utterance("item_u1", audio_start_ms=0, audio_end_ms=100),
@@ -207,14 +203,9 @@ async def test_a_transcript_after_response_done_lands_on_its_transcription_span_
 async def test_a_text_response_to_a_typed_message(
     realtime_server: RealtimeServer, recorder: SpanRecorder
 ) -> None:
-    realtime_server.script = (
-        Script()
-        .on_connect(session_created())
-        .every("conversation.item.create", acknowledge_items())
-        .when(
-            "response.create",
-            *response("resp_1", text_message("resp_1", item_id="msg_1", text=SAID, deltas=3)),
-        )
+    realtime_server.script = acknowledging().when(
+        "response.create",
+        *response("resp_1", text_message("resp_1", item_id="msg_1", text=SAID, deltas=3)),
     )
     greeter, _ = make_agents()
     session = await open_session(realtime_server, greeter, include_sensitive_data=True)

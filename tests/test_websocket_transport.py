@@ -66,6 +66,16 @@ def acknowledge_items() -> Reply:
     return reply
 
 
+def acknowledging(session_id: str = "sess_test", **session: Any) -> Script:
+    """A script that opens with ``session.created`` (``session``: its options) and answers
+    every item the client creates; the test adds what the model does."""
+    return (
+        Script()
+        .on_connect(session_created(session_id, **session))
+        .every("conversation.item.create", acknowledge_items())
+    )
+
+
 def handoff_conversation(
     session_id: str = "sess_conversation", *, specialist_finishes: bool = True
 ) -> Script:
@@ -86,9 +96,7 @@ def handoff_conversation(
             *audio_message("resp_3", item_id="msg_3", finished=False),
         ]
     return (
-        Script()
-        .on_connect(session_created(session_id))
-        .every("conversation.item.create", acknowledge_items())
+        acknowledging(session_id)
         .when(
             "response.create",
             *response(
@@ -793,15 +801,10 @@ async def test_a_tool_that_hangs_up_over_websocket_ends_as_done(
         return "goodbye"
 
     def script() -> Script:
-        return (
-            Script()
-            .on_connect(session_created())
-            .every("conversation.item.create", acknowledge_items())
-            .when(
-                "response.create",
-                response_created("resp_1"),
-                *function_call("resp_1", call_id="call_end", name="end_call"),
-            )
+        return acknowledging().when(
+            "response.create",
+            response_created("resp_1"),
+            *function_call("resp_1", call_id="call_end", name="end_call"),
         )
 
     realtime_server.script_per_connection = script
